@@ -1,0 +1,69 @@
+//! The command line: argument definitions (clap derive) and dispatch.
+
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A local authenticating proxy for the Digistore24 vendor API.
+#[derive(Debug, Parser)]
+#[command(name = "ds24-proxy", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Serve(ServeArgs),
+    /// Run only the sandbox: a local stand-in for the Digistore24 API.
+    Sandbox(SandboxArgs),
+}
+
+/// `ds24-proxy serve`
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: config/default.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address (overrides DS24_PROXY_LISTEN and server.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Also start the built-in sandbox and point the `main` connection at
+    /// it: works with no account and no network.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Log format: text or json (overrides DS24_PROXY_LOG_FORMAT).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// `ds24-proxy sandbox`
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7425")]
+    pub listen: String,
+    /// How errors are sent: `4xx` (HTTP status per error) or `200` (the
+    /// historic style: HTTP 200 with `result: "error"`).
+    #[arg(long, value_name = "STYLE", default_value = "4xx")]
+    pub error_style: String,
+    /// Log format: text or json.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Any failure, with a message fit for the user.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Sandbox(args) => serve::sandbox(args).await,
+    }
+}

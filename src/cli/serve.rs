@@ -1,0 +1,80 @@
+//! `serve` and `sandbox`: bind, log where, run until a shutdown signal.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use url::Url;
+
+use super::{SandboxArgs, ServeArgs};
+use crate::config::{self, LogFormat, Overrides, ProcessEnv};
+use crate::credentials::ApiKey;
+use crate::sandbox::{self, Sandbox, SandboxOptions};
+
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        config_file: args.config,
+        listen: args.listen,
+        log_format: args.log_format,
+    };
+    let mut config = config::load(&ProcessEnv, &overrides)?;
+    crate::telemetry::init(config.log_format);
+    if args.sandbox {
+        let url = start_sandbox().await?;
+        tracing::info!(sandbox.url = %url, "sandbox started; connection `main` points at it");
+        config.use_sandbox(
+            url,
+            ApiKey::parse(sandbox::WRITABLE_KEY).context("sandbox key")?,
+        );
+    }
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (set --listen or DS24_PROXY_LISTEN to a free address)",
+            config.listen
+        )
+    })?;
+    tracing::info!(listen = %listener.local_addr()?, "ds24-proxy listening");
+    crate::run(listener, config, crate::shutdown_signal()).await
+}
+
+/// Starts the sandbox in-process on a free loopback port.
+async fn start_sandbox() -> anyhow::Result<Url> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind the sandbox")?;
+    let url = Url::parse(&format!("http://{}/api/call", listener.local_addr()?))?;
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    tokio::spawn(async move {
+        if let Err(e) = sandbox::serve(listener, sandbox, std::future::pending()).await {
+            tracing::error!(error = %e, "sandbox stopped");
+        }
+    });
+    Ok(url)
+}
+
+pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    let format = match args.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        None | Some("text") => LogFormat::Text,
+        Some(other) => {
+            anyhow::bail!("--log-format `{other}` is not a log format; use text or json")
+        }
+    };
+    crate::telemetry::init(format);
+    let error_style = args.error_style.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--error-style `{}` is unknown; use 4xx or 200",
+            args.error_style
+        )
+    })?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (choose another --listen)", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, writable_key = sandbox::WRITABLE_KEY, readonly_key = sandbox::READONLY_KEY, "sandbox listening; base URL http://{addr}/api/call");
+    sandbox::serve(
+        listener,
+        Sandbox::new(SandboxOptions { error_style }),
+        crate::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The configuration file as written: raw serde structs that reject unknown
+//! keys, and the defaults as named constants. Nothing here is validated yet;
+//! `config::load` turns this into a [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Default listen address: loopback only, so nothing outside the machine can
+/// use the stored key unless the operator opts in.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7424";
+/// The real Digistore24 API.
+pub const DEFAULT_BASE_URL: &str = "https://www.digistore24.com/api/call";
+/// Time in-flight requests get to finish after SIGTERM / Ctrl-C.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
+/// A client must send its request headers within this time (no slowloris).
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Largest pass-through request body, counted as it streams (DESIGN.md).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 128 * 1024 * 1024;
+/// TCP + TLS connect to Digistore24. Short: a connect that takes longer than
+/// this is a network problem, and a failed connect is safe to report fast.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Whole upstream exchange, headers and body. The official connectors use
+/// 30 s (API-FACTS §5); large exports through the pass-through need more.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 120;
+/// Idle pooled upstream connections are closed after this time.
+pub const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
+/// The connection used when a request names none.
+pub const DEFAULT_CONNECTION: &str = "main";
+
+/// Top level of `config/default.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub connections: BTreeMap<String, RawConnection>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub drain_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    /// Inbound bearer tokens. Prefer `DS24_PROXY_TOKEN` over writing them here.
+    pub tokens: Option<Vec<String>>,
+}
+
+/// `[upstream]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub base_url: Option<String>,
+    pub connect_timeout_ms: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub pool_idle_timeout_secs: Option<u64>,
+}
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub data_dir: Option<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+}
+
+/// `[connections.NAME]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    /// Overrides `upstream.base_url` for this connection.
+    pub base_url: Option<String>,
+    pub credential: Option<RawCredential>,
+}
+
+/// `[connections.NAME.credential]`: where the key comes from. The key itself
+/// never goes into the file.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RawCredential {
+    /// Read from an environment variable.
+    Env { var: String },
+    /// Read from a file (a mounted secret); re-read when it changes.
+    File { path: String },
+}

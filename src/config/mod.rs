@@ -1,0 +1,178 @@
+//! Configuration: layered as built-in defaults < config file < environment <
+//! command-line flags, then validated into a [`Config`] in one step so that a
+//! bad setting stops the start with a message naming the key and the fix.
+
+mod env;
+mod error;
+mod file;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{Env, ProcessEnv, vars};
+pub use error::ConfigError;
+pub use file::{DEFAULT_BASE_URL, DEFAULT_CONNECTION, DEFAULT_LISTEN, RawConfig};
+use url::Url;
+
+use crate::credentials::{ApiKey, CredentialSource};
+
+/// Where the shipped configuration lives, relative to the working directory.
+/// Read when present and no `--config` was given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
+
+/// The validated configuration the proxy runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `server.listen` / `DS24_PROXY_LISTEN` / `--listen`; default `127.0.0.1:7424`.
+    pub listen: SocketAddr,
+    /// `server.drain_timeout_secs`; default 30 s.
+    pub drain_timeout: Duration,
+    /// `server.header_read_timeout_secs`; default 10 s.
+    pub header_read_timeout: Duration,
+    /// `server.max_body_bytes`; default 128 MiB.
+    pub max_body_bytes: u64,
+    /// `server.tokens` / `DS24_PROXY_TOKEN`; empty means no inbound auth.
+    pub tokens: Vec<InboundToken>,
+    /// `[upstream]` timeouts shared by every connection.
+    pub upstream: UpstreamConfig,
+    /// `store.data_dir` / `DS24_PROXY_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `log.format` / `DS24_PROXY_LOG_FORMAT` / `--log-format`.
+    pub log_format: LogFormat,
+    /// `[connections.NAME]`; always contains `main`.
+    pub connections: BTreeMap<String, ConnectionConfig>,
+}
+
+/// Upstream HTTP client settings.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `upstream.connect_timeout_ms`; default 5000 ms.
+    pub connect_timeout: Duration,
+    /// `upstream.request_timeout_secs`; default 120 s.
+    pub request_timeout: Duration,
+    /// `upstream.pool_idle_timeout_secs`; default 90 s.
+    pub pool_idle_timeout: Duration,
+}
+
+/// One named connection to Digistore24.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// The name used in `X-DS24-Connection` and `/connections/{name}/…`.
+    pub name: String,
+    /// Base URL, e.g. `https://www.digistore24.com/api/call` (no trailing slash).
+    pub base_url: Url,
+    /// Where its key comes from.
+    pub credential: CredentialSource,
+}
+
+/// An inbound bearer token. Compared in constant time; never logged.
+#[derive(Clone)]
+pub struct InboundToken(pub(crate) secrecy::SecretString);
+
+impl std::fmt::Debug for InboundToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InboundToken([redacted])")
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`: read this instead of `config/default.toml`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<String>,
+    /// `--log-format text|json`.
+    pub log_format: Option<String>,
+}
+
+/// Loads and validates the configuration from the file, `env` and `flags`.
+///
+/// # Errors
+/// A [`ConfigError`] naming the first bad key and how to fix it.
+pub fn load(env: &dyn Env, flags: &Overrides) -> Result<Config, ConfigError> {
+    let raw = match &flags.config_file {
+        Some(path) => read_file(path)?,
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            read_file(Path::new(DEFAULT_CONFIG_PATH))?
+        }
+        None => RawConfig::default(),
+    };
+    from_parts(raw, env, flags)
+}
+
+/// Validates an already parsed file layer with `env` and `flags` on top
+/// (what [`load`] does after reading the file; tests call it directly).
+///
+/// # Errors
+/// A [`ConfigError`] naming the first bad key and how to fix it.
+pub fn from_parts(raw: RawConfig, env: &dyn Env, flags: &Overrides) -> Result<Config, ConfigError> {
+    validate::validate(raw, env, flags)
+}
+
+/// Parses configuration text (the file layer only).
+///
+/// # Errors
+/// Unknown keys and wrong types, with the TOML position.
+pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        ConfigError::new(
+            origin,
+            e.message().to_owned() + &position(text, e.span()),
+            "correct or remove that key; config/default.toml lists every setting with its default",
+        )
+    })
+}
+
+fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    span.map(|s| {
+        let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+        format!(" (line {line})")
+    })
+    .unwrap_or_default()
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            &origin,
+            format!("cannot read the config file: {e}"),
+            "pass an existing file with --config, or omit --config to use the defaults",
+        )
+    })?;
+    parse_toml(&text, &origin)
+}
+
+impl Config {
+    /// Points `main` at a sandbox (for `serve --sandbox`): its base URL and
+    /// the sandbox's writable key, so a real key never reaches the sandbox.
+    pub fn use_sandbox(&mut self, base_url: Url, key: ApiKey) {
+        let main = self
+            .connections
+            .entry(DEFAULT_CONNECTION.to_owned())
+            .or_insert_with(|| ConnectionConfig {
+                name: DEFAULT_CONNECTION.to_owned(),
+                base_url: base_url.clone(),
+                credential: CredentialSource::Missing,
+            });
+        main.base_url = base_url;
+        main.credential = CredentialSource::Static(key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+
+fn fixtures(kind: &str) -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(kind);
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no fixtures in {}", dir.display());
+    out
+}
+
+fn load_text(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+    from_parts(parse_toml(text, "test.toml")?, env, &Overrides::default())
+}
+
+#[test]
+fn the_shipped_default_config_parses_and_equals_the_built_in_defaults() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH))
+            .unwrap();
+    let env = HashMap::new();
+    let shipped = load_text(&text, &env).unwrap();
+    let builtin = load_text("", &env).unwrap();
+    assert_eq!(format!("{shipped:?}"), format!("{builtin:?}"));
+    assert_eq!(shipped.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(
+        shipped.connections["main"].base_url.as_str(),
+        DEFAULT_BASE_URL
+    );
+}
+
+#[test]
+fn every_valid_fixture_loads() {
+    let env: HashMap<String, String> = [("SHOP2_KEY".to_owned(), "42-abc".to_owned())].into();
+    for (name, text) in fixtures("valid") {
+        let config = load_text(&text, &env).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(config.connections.contains_key("main"), "{name}");
+    }
+}
+
+#[test]
+fn every_invalid_fixture_is_refused_naming_the_key_and_a_fix() {
+    for (name, text) in fixtures("invalid") {
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{name} lacks `# expect:`"));
+        let err = load_text(&text, &HashMap::new())
+            .expect_err(&name)
+            .to_string();
+        assert!(
+            err.contains(expect),
+            "{name}: `{err}` does not contain `{expect}`"
+        );
+        assert!(err.contains("Fix:"), "{name}: `{err}` says no fix");
+    }
+}
+
+#[test]
+fn environment_beats_the_file_and_flags_beat_the_environment() {
+    let text = "[server]\nlisten = \"127.0.0.1:1111\"\n[upstream]\nbase_url = \"https://a.example/api/call\"\n";
+    let env = [
+        ("DS24_PROXY_LISTEN", "127.0.0.1:2222"),
+        ("DS24_BASE_URL", "https://b.example/api/call"),
+    ];
+    let config = load_text(text, &env).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:2222");
+    assert_eq!(
+        config.connections["main"].base_url.as_str(),
+        "https://b.example/api/call"
+    );
+    let flags = Overrides {
+        listen: Some("127.0.0.1:3333".into()),
+        ..Overrides::default()
+    };
+    let config = from_parts(parse_toml(text, "t").unwrap(), &env, &flags).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:3333");
+}
+
+#[test]
+fn main_takes_its_key_from_the_environment_or_a_file_but_not_both() {
+    let config = load_text("", &[("DS24_API_KEY", "123-abc")]).unwrap();
+    assert_eq!(config.connections["main"].credential.kind(), "env");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, "123-abc\n").unwrap();
+    let path = file.display().to_string();
+    let config = load_text("", &[("DS24_API_KEY_FILE", path.as_str())]).unwrap();
+    assert_eq!(config.connections["main"].credential.kind(), "file");
+
+    let err = load_text(
+        "",
+        &[
+            ("DS24_API_KEY", "123-abc"),
+            ("DS24_API_KEY_FILE", path.as_str()),
+        ],
+    )
+    .unwrap_err();
+    assert!(err.key.contains("DS24_API_KEY_FILE"), "{err}");
+
+    let config = load_text("", &[("HOME", "/home/x")]).unwrap();
+    assert_eq!(config.connections["main"].credential.kind(), "none");
+}
+
+#[test]
+fn a_config_error_never_repeats_the_key() {
+    let err = load_text("", &[("DS24_API_KEY", "123-sec ret")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !err.contains("sec ret") && !err.contains("123-sec"),
+        "{err}"
+    );
+    assert!(err.contains("DS24_API_KEY"), "{err}");
+}
+
+#[test]
+fn a_public_listen_address_is_allowed_once_a_token_is_configured() {
+    let token = "0123456789abcdef0123456789abcdef";
+    let config = load_text(
+        "[server]\nlisten = \"0.0.0.0:7424\"\n",
+        &[("DS24_PROXY_TOKEN", token)],
+    )
+    .unwrap();
+    assert_eq!(config.tokens.len(), 1);
+    assert!(
+        !format!("{config:?}").contains(token),
+        "token shown in Debug"
+    );
+    let err = load_text("", &[("DS24_PROXY_TOKEN", "short")]).unwrap_err();
+    assert_eq!(err.key, "DS24_PROXY_TOKEN");
+}

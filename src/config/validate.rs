@@ -1,0 +1,348 @@
+//! Turns the raw layers into a validated [`Config`]. Each check names the key
+//! the user has to change, in the spelling of the layer that set it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::file::{self, RawConfig, RawConnection, RawCredential};
+use super::{
+    Config, ConfigError, ConnectionConfig, Env, InboundToken, LogFormat, Overrides, UpstreamConfig,
+    vars,
+};
+use crate::credentials::{ApiKey, CredentialSource};
+
+pub(super) fn validate(
+    raw: RawConfig,
+    env: &dyn Env,
+    flags: &Overrides,
+) -> Result<Config, ConfigError> {
+    let listen = pick(
+        &flags.listen,
+        "--listen",
+        env,
+        vars::LISTEN,
+        &raw.server.listen,
+        "server.listen",
+    );
+    let (listen_key, listen) = listen.unwrap_or(("server.listen", file::DEFAULT_LISTEN.to_owned()));
+    let listen: SocketAddr = listen.parse().map_err(|_| {
+        ConfigError::new(
+            listen_key,
+            format!("`{listen}` is not an IP address with a port"),
+            "write it as IP:PORT, for example 127.0.0.1:7424",
+        )
+    })?;
+
+    let tokens = tokens(&raw, env)?;
+    if !listen.ip().is_loopback() && tokens.is_empty() {
+        return Err(ConfigError::new(
+            listen_key,
+            format!(
+                "{listen} is reachable from other machines, but no inbound token is configured, so anyone there could use the stored key"
+            ),
+            format!(
+                "set {} to a long random token (clients then send `Authorization: Bearer <token>`), or listen on 127.0.0.1",
+                vars::TOKEN
+            ),
+        ));
+    }
+
+    let (base_key, base) = pick(
+        &None,
+        "",
+        env,
+        vars::BASE_URL,
+        &raw.upstream.base_url,
+        "upstream.base_url",
+    )
+    .unwrap_or(("upstream.base_url", file::DEFAULT_BASE_URL.to_owned()));
+    let base_url = base_url(base_key, &base)?;
+
+    let log_format = pick(
+        &flags.log_format,
+        "--log-format",
+        env,
+        vars::LOG_FORMAT,
+        &raw.log.format,
+        "log.format",
+    );
+    let log_format = match log_format {
+        None => LogFormat::Text,
+        Some((_, v)) if v == "text" => LogFormat::Text,
+        Some((_, v)) if v == "json" => LogFormat::Json,
+        Some((key, v)) => {
+            return Err(ConfigError::new(
+                key,
+                format!("`{v}` is not a log format"),
+                "use `text` or `json`",
+            ));
+        }
+    };
+
+    let data_dir = env
+        .var(vars::DATA_DIR)
+        .or(raw.store.data_dir.clone())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_data_dir(env));
+
+    let upstream = UpstreamConfig {
+        connect_timeout: Duration::from_millis(positive(
+            raw.upstream.connect_timeout_ms,
+            file::DEFAULT_CONNECT_TIMEOUT_MS,
+            "upstream.connect_timeout_ms",
+        )?),
+        request_timeout: secs(
+            raw.upstream.request_timeout_secs,
+            file::DEFAULT_REQUEST_TIMEOUT_SECS,
+            "upstream.request_timeout_secs",
+        )?,
+        pool_idle_timeout: secs(
+            raw.upstream.pool_idle_timeout_secs,
+            file::DEFAULT_POOL_IDLE_TIMEOUT_SECS,
+            "upstream.pool_idle_timeout_secs",
+        )?,
+    };
+
+    let connections = connections(raw.connections, &base_url, env)?;
+
+    Ok(Config {
+        listen,
+        drain_timeout: secs(
+            raw.server.drain_timeout_secs,
+            file::DEFAULT_DRAIN_TIMEOUT_SECS,
+            "server.drain_timeout_secs",
+        )?,
+        header_read_timeout: secs(
+            raw.server.header_read_timeout_secs,
+            file::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            "server.header_read_timeout_secs",
+        )?,
+        max_body_bytes: positive(
+            raw.server.max_body_bytes,
+            file::DEFAULT_MAX_BODY_BYTES,
+            "server.max_body_bytes",
+        )?,
+        tokens,
+        upstream,
+        data_dir,
+        log_format,
+        connections,
+    })
+}
+
+/// The value of the highest layer that sets it, with the key name of that layer.
+fn pick(
+    flag: &Option<String>,
+    flag_name: &'static str,
+    env: &dyn Env,
+    var: &'static str,
+    file: &Option<String>,
+    file_key: &'static str,
+) -> Option<(&'static str, String)> {
+    flag.clone()
+        .map(|v| (flag_name, v))
+        .or_else(|| env.var(var).map(|v| (var, v)))
+        .or_else(|| file.clone().map(|v| (file_key, v)))
+}
+
+fn positive(value: Option<u64>, default: u64, key: &str) -> Result<u64, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::new(
+            key,
+            "must be greater than zero",
+            format!("remove it to use the default ({default})"),
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn secs(value: Option<u64>, default: u64, key: &str) -> Result<Duration, ConfigError> {
+    positive(value, default, key).map(Duration::from_secs)
+}
+
+fn tokens(raw: &RawConfig, env: &dyn Env) -> Result<Vec<InboundToken>, ConfigError> {
+    let (key, list): (&str, Vec<String>) = match env.var(vars::TOKEN) {
+        Some(v) => (
+            vars::TOKEN,
+            v.split(',').map(|t| t.trim().to_owned()).collect(),
+        ),
+        None => (
+            "server.tokens",
+            raw.server.tokens.clone().unwrap_or_default(),
+        ),
+    };
+    list.into_iter()
+        .map(|t| {
+            if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                Err(ConfigError::new(key, "a token is shorter than 16 characters or contains spaces or control characters", "use long random tokens, e.g. `openssl rand -hex 32`, separated by commas"))
+            } else {
+                Ok(InboundToken(SecretString::from(t)))
+            }
+        })
+        .collect()
+}
+
+fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let fix = "use an http(s) URL without query, like https://www.digistore24.com/api/call";
+    let url = Url::parse(value.trim_end_matches('/'))
+        .map_err(|e| ConfigError::new(key, format!("`{value}` is not a URL ({e})"), fix))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || url.cannot_be_a_base()
+    {
+        return Err(ConfigError::new(
+            key,
+            format!("`{value}` is not a plain http(s) base URL"),
+            fix,
+        ));
+    }
+    // Why: the key travels in a header; over plain HTTP to another machine it
+    // would cross the network readable by anyone on the path.
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "`{value}` uses plain http to a host that is not loopback; the API key would travel unencrypted"
+            ),
+            "use https://, or http:// only for a sandbox on 127.0.0.1",
+        ));
+    }
+    Ok(url)
+}
+
+fn connections(
+    raw: BTreeMap<String, RawConnection>,
+    default_base: &Url,
+    env: &dyn Env,
+) -> Result<BTreeMap<String, ConnectionConfig>, ConfigError> {
+    let mut out = BTreeMap::new();
+    let mut raw = raw;
+    raw.entry(file::DEFAULT_CONNECTION.to_owned()).or_default();
+    for (name, conn) in raw {
+        let prefix = format!("connections.{name}");
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                &prefix,
+                "a connection name may only hold letters, digits, `-` and `_` (at most 64)",
+                "rename the connection",
+            ));
+        }
+        let base_url = match &conn.base_url {
+            Some(v) => base_url(&format!("{prefix}.base_url"), v)?,
+            None => default_base.clone(),
+        };
+        let credential = credential(&name, conn.credential, env)?;
+        out.insert(
+            name.clone(),
+            ConnectionConfig {
+                name,
+                base_url,
+                credential,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn credential(
+    name: &str,
+    raw: Option<RawCredential>,
+    env: &dyn Env,
+) -> Result<CredentialSource, ConfigError> {
+    let key_err = |key: String, e: crate::credentials::KeyFormatError, fix: &str| {
+        ConfigError::new(key, format!("the API key is unusable: {e}"), fix.to_owned())
+    };
+    // `main` also takes its key from DS24_API_KEY / DS24_API_KEY_FILE, which
+    // override the file (environment beats file).
+    if name == file::DEFAULT_CONNECTION {
+        match (env.var(vars::API_KEY), env.var(vars::API_KEY_FILE)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{} and {}", vars::API_KEY, vars::API_KEY_FILE),
+                    "both are set, so it is unclear which key `main` should use",
+                    format!(
+                        "unset one of them (prefer {} for a mounted secret)",
+                        vars::API_KEY_FILE
+                    ),
+                ));
+            }
+            (Some(v), None) => {
+                let key = ApiKey::parse(&v).map_err(|e| key_err(vars::API_KEY.into(), e, "set it to the key shown in Digistore24 (Settings → Account access → API keys)"))?;
+                return Ok(CredentialSource::Env {
+                    var: vars::API_KEY.to_owned(),
+                    key,
+                });
+            }
+            (None, Some(path)) => return file_source(vars::API_KEY_FILE, &path),
+            (None, None) => {}
+        }
+    }
+    match raw {
+        None => Ok(CredentialSource::Missing),
+        Some(RawCredential::Env { var }) => {
+            let key_name = format!("connections.{name}.credential.var");
+            let value = env.var(&var).ok_or_else(|| {
+                ConfigError::new(
+                    &key_name,
+                    format!("the environment variable {var} is not set"),
+                    format!(
+                        "export {var}=<api key> before starting, or change the credential source"
+                    ),
+                )
+            })?;
+            let key = ApiKey::parse(&value)
+                .map_err(|e| key_err(var.clone(), e, "set it to the key shown in Digistore24"))?;
+            Ok(CredentialSource::Env { var, key })
+        }
+        Some(RawCredential::File { path }) => {
+            file_source(&format!("connections.{name}.credential.path"), &path)
+        }
+    }
+}
+
+fn file_source(key: &str, path: &str) -> Result<CredentialSource, ConfigError> {
+    let path = PathBuf::from(path);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match ApiKey::parse(&text) {
+            Ok(_) => Ok(CredentialSource::File { path }),
+            Err(e) => Err(ConfigError::new(
+                key,
+                format!("the file {} holds no usable API key: {e}", path.display()),
+                "write the key alone into the file",
+            )),
+        },
+        Err(e) => Err(ConfigError::new(
+            key,
+            format!("cannot read {}: {e}", path.display()),
+            "point it at a readable file that holds the key",
+        )),
+    }
+}
+
+fn default_data_dir(env: &dyn Env) -> PathBuf {
+    if let Some(xdg) = env.var("XDG_DATA_HOME") {
+        return PathBuf::from(xdg).join("ds24-proxy");
+    }
+    match env.var("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/ds24-proxy"),
+        None => PathBuf::from("ds24-proxy-data"),
+    }
+}

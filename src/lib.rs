@@ -1,0 +1,68 @@
+//! ds24-proxy: a local authenticating proxy for the Digistore24 vendor API.
+//!
+//! Module map:
+//! - [`cli`]: the command line (clap) and what each command does.
+//! - [`config`]: layered configuration (defaults < file < env < flags), validated.
+//! - [`credentials`]: credential sources and the [`credentials::ApiKey`] secret type.
+//! - [`upstream`]: the pooled HTTP client to Digistore24 and its error classification.
+//! - [`proxy`]: the pass-through route: path normalisation, header rules, streaming.
+//! - [`server`]: router, serve loop with drain, state, error rendering, middleware.
+//! - [`sandbox`]: a local stand-in for the Digistore24 API (offline use and tests).
+//! - [`telemetry`]: tracing subscriber setup.
+
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod proxy;
+pub mod sandbox;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use server::state::AppState;
+
+/// Runs the proxy on an already bound `listener` until `shutdown` resolves,
+/// then drains requests in flight (up to `server.drain_timeout_secs`).
+///
+/// # Errors
+/// When the upstream client cannot be built or the listener fails.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let drain = config.drain_timeout;
+    let header_timeout = config.header_read_timeout;
+    let state = AppState::new(config)?;
+    let app = server::router(state);
+    server::serve(listener, app, shutdown, drain, header_timeout).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,198 @@
+//! Forwarding one request: choose the connection, build the target URL,
+//! swap credentials, stream the body (counting it against the limit), and
+//! stream the answer back unchanged.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use futures_util::StreamExt;
+use http::{HeaderValue, Method, header};
+use url::Url;
+
+use super::{headers, path};
+use crate::server::error::{ApiError, ErrorKind};
+use crate::server::state::{AppState, Connection};
+use crate::upstream::UpstreamRequest;
+
+/// Handler for every path the router does not claim.
+pub async fn pass_through(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    if parts.method == Method::CONNECT {
+        return Err(ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            "CONNECT is not supported: the proxy only forwards Digistore24 API calls",
+        ));
+    }
+    // An absolute-form target (`GET http://other.host/x`) must not even look
+    // like it could choose the destination.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        return Err(ApiError::bad_request(
+            "send a path-relative request (`POST /listProducts`), not an absolute URL",
+        ));
+    }
+    let target = path::parse(parts.uri.path()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let conn = choose_connection(&state, target.connection, &parts.headers)?;
+    let span = tracing::Span::current();
+    span.record("ds24.connection", conn.name.as_str());
+    span.record("ds24.function", target.function);
+
+    let key = conn.credential.key()?;
+    let url = target_url(
+        &conn.base_url,
+        target.function,
+        &target.rest,
+        parts.uri.query(),
+    )?;
+
+    let max = state.config().max_body_bytes;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let has_body =
+        declared.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let mut headers = headers::for_upstream(parts.headers);
+    headers.insert(headers::API_KEY, key.header_value());
+    // Digistore24's front server answers 411 to a body-less POST without
+    // Content-Length (API-FACTS §1), so say 0 explicitly.
+    if !has_body
+        && matches!(
+            parts.method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
+    {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    }
+    let tripped = Arc::new(AtomicBool::new(false));
+    let body = if has_body {
+        limited(body, max, tripped.clone())
+    } else {
+        reqwest::Body::from(bytes::Bytes::new())
+    };
+
+    let request = UpstreamRequest {
+        method: parts.method,
+        url,
+        headers,
+        body,
+    };
+    let response = match state.upstream().send(request).await {
+        Ok(r) => r,
+        Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(into_client_response(response))
+}
+
+fn choose_connection<'s>(
+    state: &'s AppState,
+    from_path: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<&'s Connection, ApiError> {
+    let from_header = match headers.get(headers::CONNECTION_CHOICE) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request("X-DS24-Connection must be a plain connection name")
+        })?),
+        None => None,
+    };
+    let name = match (from_path, from_header) {
+        (Some(p), Some(h)) if p != h => {
+            return Err(ApiError::bad_request(format!(
+                "the path names connection `{p}` but X-DS24-Connection names `{h}`; use one of them"
+            )));
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => crate::config::DEFAULT_CONNECTION,
+    };
+    state.connection(name).ok_or_else(|| {
+        let known: Vec<&str> = state.connections().map(|c| c.name.as_str()).collect();
+        ApiError::new(
+            ErrorKind::UnknownConnection,
+            format!(
+                "no connection named `{}` is configured; configured: {}",
+                name.chars().take(64).collect::<String>(),
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// `{base}/{function}{rest}?{query}`, checked to stay under `base`.
+///
+/// # Errors
+/// `bad_request` when the result would leave the base URL (defence in depth:
+/// `path::parse` already refuses such paths).
+pub fn target_url(
+    base: &Url,
+    function: &str,
+    rest: &str,
+    query: Option<&str>,
+) -> Result<Url, ApiError> {
+    let base_str = base.as_str().trim_end_matches('/');
+    let mut s = String::with_capacity(
+        base_str.len() + function.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1,
+    );
+    s.push_str(base_str);
+    s.push('/');
+    s.push_str(function);
+    s.push_str(rest);
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    let refuse = || {
+        ApiError::bad_request("the request path would leave the configured Digistore24 base URL")
+    };
+    let url = Url::parse(&s).map_err(|_| refuse())?;
+    let base_path = base.path().trim_end_matches('/');
+    let stays = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url
+            .path()
+            .strip_prefix(base_path)
+            .is_some_and(|p| p.starts_with('/'));
+    if stays { Ok(url) } else { Err(refuse()) }
+}
+
+/// Streams `body`, failing once more than `max` bytes went through.
+fn limited(body: Body, max: u64, tripped: Arc<AtomicBool>) -> reqwest::Body {
+    let mut seen: u64 = 0;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            tripped.store(true, Ordering::Relaxed);
+            return Err(axum::Error::new(std::io::Error::other(
+                "request body over the limit",
+            )));
+        }
+        Ok(chunk)
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
+    )
+}
+
+fn into_client_response(mut upstream: reqwest::Response) -> Response {
+    let status = upstream.status();
+    let headers = headers::for_client(std::mem::take(upstream.headers_mut()));
+    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}

@@ -1,0 +1,9 @@
+//! The pass-through route: any path that is not one of the proxy's own goes
+//! to `{base_url}/{function}[/…]` on the chosen connection, with the stored
+//! key injected and bodies streamed both ways.
+
+mod forward;
+pub mod headers;
+pub mod path;
+
+pub use forward::{pass_through, target_url};

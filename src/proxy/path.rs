@@ -1,0 +1,236 @@
+//! Parsing and normalising the path of a pass-through request.
+//!
+//! This is the SSRF boundary: whatever the client sends, the upstream target
+//! is `base_url` + `/{function}` + validated segments. A segment that decodes
+//! to `.`/`..`, holds an encoded slash or backslash, or is empty (`//host`)
+//! is refused, so no path can climb out of `base_url` or name another host.
+
+/// Where a pass-through request goes, as parsed from its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The connection named by a `/connections/{name}/` prefix.
+    pub connection: Option<&'a str>,
+    /// The Digistore24 function.
+    pub function: &'a str,
+    /// Further raw segments after the function (`/format/json`), each
+    /// validated, with their leading slash; empty when there are none.
+    pub rest: String,
+    /// The legacy `/api/call/{key}/json/{function}` form was used; the key
+    /// in the path is discarded.
+    pub legacy: bool,
+}
+
+/// Why a path cannot be forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// No function named.
+    #[error("the path names no Digistore24 function; call /{{function}}, e.g. /listProducts")]
+    NoFunction,
+    /// The function segment is not a plain identifier.
+    #[error(
+        "`{0}` is not a Digistore24 function name (letters, digits and `_`, starting with a letter)"
+    )]
+    BadFunction(String),
+    /// A segment that could change the target (`..`, encoded `/`, empty).
+    #[error(
+        "the path contains an empty, `.`/`..` or encoded-slash segment, which the proxy refuses"
+    )]
+    Unsafe,
+    /// `/connections/` without a usable name.
+    #[error("`/connections/` must be followed by a connection name and a function")]
+    BadConnection,
+}
+
+/// Parses `path` (without query).
+///
+/// # Errors
+/// [`PathError`] when the path is not a function call the proxy may forward.
+pub fn parse(path: &str) -> Result<Target<'_>, PathError> {
+    let path = path.strip_prefix('/').ok_or(PathError::Unsafe)?;
+    // One trailing slash is harmless (`/listProducts/`); more is not.
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| !segment_is_safe(s)) {
+        return Err(if path.is_empty() {
+            PathError::NoFunction
+        } else {
+            PathError::Unsafe
+        });
+    }
+    let mut connection = None;
+    if segments.first() == Some(&"connections") {
+        if segments.len() < 3 || !is_name(segments[1]) {
+            return Err(PathError::BadConnection);
+        }
+        connection = Some(segments[1]);
+        segments.drain(..2);
+    }
+    if segments.len() >= 2 && segments[0] == "api" && segments[1] == "call" {
+        segments.drain(..2);
+    }
+    let mut legacy = false;
+    if segments.len() >= 3 && segments[1] == "json" {
+        // `/api/call/{key}/json/{function}`: drop the key and the format.
+        segments.drain(..2);
+        legacy = true;
+    }
+    let (&function, rest) = segments.split_first().ok_or(PathError::NoFunction)?;
+    if !is_function(function) {
+        return Err(PathError::BadFunction(function.chars().take(64).collect()));
+    }
+    let mut rest_path = String::new();
+    for segment in rest {
+        rest_path.push('/');
+        rest_path.push_str(segment);
+    }
+    Ok(Target {
+        connection,
+        function,
+        rest: rest_path,
+        legacy,
+    })
+}
+
+/// A function name: ASCII letter, then letters, digits or `_`, at most 64.
+pub fn is_function(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+        && s.len() <= 64
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn segment_is_safe(raw: &str) -> bool {
+    if raw.is_empty() {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    // Decode twice: a double-encoded `%252e%252e` must not slip past a
+    // server that decodes once more.
+    let twice: Vec<u8> = percent_encoding::percent_decode(&decoded).collect();
+    [decoded, twice].iter().all(|d| {
+        d.as_slice() != b"."
+            && d.as_slice() != b".."
+            && !d
+                .iter()
+                .any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(path: &str) -> (Option<&str>, &str, String, bool) {
+        let t = parse(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        (t.connection, t.function, t.rest, t.legacy)
+    }
+
+    #[test]
+    fn every_path_form_names_the_function() {
+        assert_eq!(
+            ok("/listProducts"),
+            (None, "listProducts", String::new(), false)
+        );
+        assert_eq!(
+            ok("/api/call/listProducts"),
+            (None, "listProducts", String::new(), false)
+        );
+        assert_eq!(
+            ok("/api/call/getProduct/format/json"),
+            (None, "getProduct", "/format/json".into(), false)
+        );
+        assert_eq!(
+            ok("/api/call/123-SECRET/json/listProducts"),
+            (None, "listProducts", String::new(), true)
+        );
+        assert_eq!(
+            ok("/connections/shop2/api/call/ping"),
+            (Some("shop2"), "ping", String::new(), false)
+        );
+        assert_eq!(
+            ok("/connections/shop2/ping/"),
+            (Some("shop2"), "ping", String::new(), false)
+        );
+    }
+
+    #[test]
+    fn paths_that_could_leave_the_base_url_are_refused() {
+        for path in [
+            "/../listProducts",
+            "/api/call/../../etc",
+            "/%2e%2e/x",
+            "/%2E%2e/x",
+            "/listProducts/%2f%2fevil",
+            "//evil.example/x",
+            "/api/call//evil.example",
+            "/listProducts/..",
+            "/a/%252e%252e/b",
+            "/listProducts/%5c..",
+            "/x/%00",
+            "noslash",
+        ] {
+            assert!(parse(path).is_err(), "{path} was accepted");
+        }
+    }
+
+    #[test]
+    fn function_names_must_be_identifiers() {
+        for path in [
+            "/list-products",
+            "/1abc",
+            "/@evil.example",
+            "/evil.example:80",
+            "/a%20b",
+        ] {
+            assert!(
+                matches!(parse(path), Err(PathError::BadFunction(_))),
+                "{path}"
+            );
+        }
+        assert_eq!(parse("/"), Err(PathError::NoFunction));
+        assert_eq!(parse("/api/call"), Err(PathError::NoFunction));
+        assert_eq!(parse("/connections/x"), Err(PathError::BadConnection));
+    }
+}
+
+/// `path` fit for a log line: the key segment of the legacy form
+/// (`/api/call/{key}/json/…`) is replaced by `[redacted]`, and anything
+/// very long is cut.
+pub fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let legacy_at = segments
+        .windows(4)
+        .position(|w| w[0] == "api" && w[1] == "call" && w[3] == "json");
+    match legacy_at {
+        Some(i) => {
+            let mut owned: Vec<&str> = segments.clone();
+            owned[i + 2] = "[redacted]";
+            owned.join("/").into()
+        }
+        None if path.len() > 256 => path.chars().take(256).collect::<String>().into(),
+        None => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod loggable_tests {
+    #[test]
+    fn the_key_in_a_legacy_path_is_never_logged() {
+        assert_eq!(
+            super::loggable("/api/call/123-SECRET/json/listProducts"),
+            "/api/call/[redacted]/json/listProducts"
+        );
+        assert_eq!(
+            super::loggable("/connections/a/api/call/9-X/json/ping"),
+            "/connections/a/api/call/[redacted]/json/ping"
+        );
+        assert_eq!(super::loggable("/listProducts"), "/listProducts");
+    }
+}

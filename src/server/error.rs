@@ -1,0 +1,209 @@
+//! The only place where errors become HTTP responses.
+//!
+//! Handlers return [`ApiError`]; its `IntoResponse` stores the error in the
+//! response extensions, and the `render_errors` middleware (which knows the
+//! request id) writes the one JSON shape of DESIGN.md:
+//! `{"error": {"type", "message", "request_id", …}}`. Messages say how to fix
+//! the problem and never contain a key; details for operators are logged once.
+
+use axum::response::{IntoResponse, Response};
+
+use crate::credentials::CredentialError;
+use crate::upstream::UpstreamError;
+use http::StatusCode;
+use serde_json::{Map, Value};
+
+/// The `type` field of an error, and its default status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (bad path, bad JSON, conflicting headers).
+    BadRequest,
+    /// Input failed validation (`errors: [{path, message}]`).
+    ValidationFailed,
+    /// No such action (`suggestions: [key]`).
+    UnknownAction,
+    /// No such connection.
+    UnknownConnection,
+    /// Inbound token missing or wrong.
+    Unauthorized,
+    /// A policy forbids this call.
+    ForbiddenByPolicy,
+    /// The connection has no usable key configured.
+    CredentialMissing,
+    /// Digistore24 rejected the key and the source had no better one.
+    CredentialRejected,
+    /// Digistore24 answered `result: "error"` (`upstream: {code, message}`).
+    UpstreamError,
+    /// Digistore24 could not be reached or did not answer in time.
+    UpstreamUnavailable,
+    /// A write whose fate is unknown (sent, then the connection failed).
+    OutcomeUnknown,
+    /// Too many requests.
+    RateLimited,
+    /// Body over the configured limit.
+    PayloadTooLarge,
+    /// No such route.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// A bug or an unexpected local failure.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The `type` string clients match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::UnknownAction => "unknown_action",
+            Self::UnknownConnection => "unknown_connection",
+            Self::Unauthorized => "unauthorized",
+            Self::ForbiddenByPolicy => "forbidden_by_policy",
+            Self::CredentialMissing => "credential_missing",
+            Self::CredentialRejected => "credential_rejected",
+            Self::UpstreamError => "upstream_error",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::OutcomeUnknown => "outcome_unknown",
+            Self::RateLimited => "rate_limited",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn default_status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::ValidationFailed => StatusCode::BAD_REQUEST,
+            Self::UnknownAction | Self::UnknownConnection | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ForbiddenByPolicy => StatusCode::FORBIDDEN,
+            Self::CredentialMissing => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CredentialRejected => StatusCode::UNAUTHORIZED,
+            Self::UpstreamError | Self::UpstreamUnavailable | Self::OutcomeUnknown => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error made by the proxy, on its way to becoming a response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// Its type.
+    pub kind: ErrorKind,
+    /// The HTTP status (the kind's default unless overridden).
+    pub status: StatusCode,
+    /// What happened and how to fix it.
+    pub message: String,
+    /// Extra members of the `error` object (`errors`, `suggestions`, `upstream`).
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    /// An error of `kind` with its default status.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            status: kind.default_status(),
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Overrides the status.
+    #[must_use]
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a member to the `error` object.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    /// `400 bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    /// `500 internal_error`; the detail goes to the log, not to the client.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error.detail = %detail, "internal error");
+        Self::new(
+            ErrorKind::Internal,
+            "the proxy failed unexpectedly; the details are in its log",
+        )
+    }
+
+    /// The JSON body, with the request id filled in.
+    pub fn body(&self, request_id: &str) -> Value {
+        let mut error = Map::new();
+        error.insert("type".into(), self.kind.as_str().into());
+        error.insert("message".into(), self.message.clone().into());
+        error.insert("request_id".into(), request_id.into());
+        error.extend(self.extra.clone());
+        serde_json::json!({ "error": error })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+// === conversions from the typed errors of other modules ===
+
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> Self {
+        tracing::warn!(error = %e, "upstream request failed");
+        match &e {
+            UpstreamError::Timeout { .. } => ApiError::new(
+                ErrorKind::UpstreamUnavailable,
+                format!("{e}; try again later, or raise upstream.request_timeout_secs"),
+            )
+            .with_status(http::StatusCode::GATEWAY_TIMEOUT),
+            UpstreamError::RequestBody { .. } => ApiError::bad_request(e.to_string()),
+            UpstreamError::Connect { .. } | UpstreamError::Transport { .. } => ApiError::new(
+                ErrorKind::UpstreamUnavailable,
+                format!("{e}; check the network and upstream.base_url"),
+            ),
+        }
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        match &e {
+            CredentialError::Missing { connection }
+                if connection == crate::config::DEFAULT_CONNECTION =>
+            {
+                ApiError::new(
+                    ErrorKind::CredentialMissing,
+                    format!(
+                        "{e}: set DS24_API_KEY or DS24_API_KEY_FILE, or start with --sandbox to try the proxy without an account"
+                    ),
+                )
+            }
+            CredentialError::Missing { connection } => ApiError::new(
+                ErrorKind::CredentialMissing,
+                format!("{e}: add a [connections.{connection}.credential] section to the config"),
+            ),
+            CredentialError::Unreadable { .. } => ApiError::new(
+                ErrorKind::CredentialMissing,
+                format!("{e}; fix the file or its permissions"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! `GET /healthz` (the process is up) and `GET /readyz` (it can serve:
+//! every connection has a usable credential).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use crate::server::state::AppState;
+
+/// Liveness: answers as long as the process serves HTTP.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 when every connection can produce a key, else 503 naming
+/// each connection that cannot and why.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let mut connections = Map::new();
+    let mut ready = true;
+    for conn in state.connections() {
+        let entry = match conn.credential.key() {
+            Ok(_) => json!({ "state": "ok", "source": conn.credential.source().kind() }),
+            Err(e) => {
+                ready = false;
+                json!({ "state": "needs_attention", "source": conn.credential.source().kind(), "reason": e.to_string() })
+            }
+        };
+        connections.insert(conn.name.clone(), entry);
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body =
+        json!({ "status": if ready { "ready" } else { "not_ready" }, "connections": connections });
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,3 @@
+//! The proxy's own routes (everything else is pass-through).
+
+pub mod health;

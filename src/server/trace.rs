@@ -1,0 +1,41 @@
+//! The request span and its one log line per request. The span carries the
+//! request id, method and a redacted path (never the query, which may hold
+//! personal data, and never a key in a legacy path).
+
+use axum::body::Body;
+use http::Request;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::{Level, Span, field};
+
+use super::middleware::REQUEST_ID;
+use crate::proxy::path;
+
+/// The configured trace layer.
+pub fn layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request<Body>) -> Span,
+    (),
+    DefaultOnResponse,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(make_span as fn(&Request<Body>) -> Span)
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+}
+
+fn make_span(req: &Request<Body>) -> Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request.id = %id,
+        http.method = %req.method(),
+        http.path = %path::loggable(req.uri().path()),
+        ds24.connection = field::Empty,
+        ds24.function = field::Empty,
+    )
+}

@@ -1,0 +1,23 @@
+//! Tracing setup. Level from `RUST_LOG` (default `info`), text or JSON lines
+//! on stderr. What is never logged is listed in docs/LOGGING.md.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. Calling it twice is harmless (the second
+/// call does nothing), which keeps tests that start several servers simple.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+    };
+}
