@@ -1,0 +1,112 @@
+//! A scripted fake Digistore24 that records what it received. Tests steer it
+//! through request headers that the proxy forwards untouched:
+//! `x-fake-status` (HTTP status), `x-fake-delay-ms` (delay before the head),
+//! `x-fake-error` (answer with a Digistore24 error envelope of that code).
+//! Bodies are read as a stream: only the first MiB is kept, but every byte
+//! is counted and hashed, so a 100 MiB upload costs the fake no memory.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use futures_util::StreamExt;
+use http::HeaderMap;
+
+const KEEP_BYTES: usize = 1024 * 1024;
+
+/// What the fake received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub body_len: u64,
+    pub body_hash: u64,
+}
+
+/// The running fake.
+#[derive(Debug, Clone)]
+pub struct FakeDs24 {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeDs24 {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().fallback(record).with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, seen }
+    }
+
+    /// Base URL to configure the proxy with.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/call", self.addr)
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The only request so far (fails the test otherwise).
+    pub fn single(&self) -> Seen {
+        let all = self.requests();
+        assert_eq!(all.len(), 1, "expected exactly one upstream call, got {}: {:?}", all.len(), all.iter().map(|s| &s.path).collect::<Vec<_>>());
+        all.into_iter().next().unwrap()
+    }
+}
+
+/// FNV-1a, enough to tell two byte streams apart in a test.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut kept = Vec::new();
+    let (mut len, mut hash) = (0u64, FNV_START);
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        len += chunk.len() as u64;
+        hash = fnv1a(hash, &chunk);
+        let room = KEEP_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+    let function = parts.uri.path().rsplit('/').find(|s| !s.is_empty() && *s != "json" && *s != "format").unwrap_or("").to_owned();
+    seen.lock().unwrap().push(Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body: kept,
+        body_len: len,
+        body_hash: hash,
+    });
+    if let Some(ms) = header("x-fake-delay-ms").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = header("x-fake-status").and_then(|v| v.parse().ok()).unwrap_or(200u16);
+    let body = match header("x-fake-error") {
+        Some(code) => format!(r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"error","code":{code},"message":"Fake error {code}"}}"#),
+        None => format!(r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"success","data":{{"function":"{function}","received_bytes":{len}}}}}"#),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-upstream-says", "hello")
+        .header("x-request-id", "upstream-internal-id")
+        .body(Body::from(body))
+        .unwrap()
+}

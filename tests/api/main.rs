@@ -1,0 +1,8 @@
+//! One integration-test binary; this file only declares the modules.
+
+mod binary;
+mod fake_ds24;
+mod helpers;
+mod operations;
+mod passthrough;
+mod ssrf;
