@@ -22,6 +22,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the sandbox: a local stand-in for the Digistore24 API.
     Sandbox(SandboxArgs),
+    /// Check that a running proxy answers `/healthz` (exit 0) or not (exit
+    /// 1). For container health checks: the runtime image has no curl.
+    Health(HealthArgs),
+}
+
+/// `ds24-proxy health`
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// Address of the proxy (default: DS24_PROXY_LISTEN or 127.0.0.1:7424).
+    #[arg(long, value_name = "ADDR", env = "DS24_PROXY_LISTEN", default_value = crate::config::DEFAULT_LISTEN)]
+    pub addr: String,
 }
 
 /// `ds24-proxy serve`
@@ -65,5 +76,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Sandbox(args) => serve::sandbox(args).await,
+        Command::Health(args) => serve::health(&args).await,
     }
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::{SandboxArgs, ServeArgs};
+use super::{HealthArgs, SandboxArgs, ServeArgs};
 use crate::config::{self, LogFormat, Overrides, ProcessEnv};
 use crate::credentials::ApiKey;
 use crate::sandbox::{self, Sandbox, SandboxOptions};
@@ -76,5 +76,20 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         crate::shutdown_signal(),
     )
     .await?;
+    Ok(())
+}
+
+pub(super) async fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    // A wildcard listen address is reached on loopback.
+    let addr = args.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).no_proxy().build()?;
+    let response = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .with_context(|| format!("no proxy answers on {addr}"))?;
+    anyhow::ensure!(response.status().is_success(), "/healthz on {addr} answered {}", response.status());
+    println!("ok");
     Ok(())
 }

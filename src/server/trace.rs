@@ -11,13 +11,12 @@ use tracing::{Level, Span, field};
 use super::middleware::REQUEST_ID;
 use crate::proxy::path;
 
+/// The trace layer type, spelled out once.
+pub type RequestTrace =
+    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request<Body>) -> Span, (), DefaultOnResponse>;
+
 /// The configured trace layer.
-pub fn layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    fn(&Request<Body>) -> Span,
-    (),
-    DefaultOnResponse,
-> {
+pub fn layer() -> RequestTrace {
     TraceLayer::new_for_http()
         .make_span_with(make_span as fn(&Request<Body>) -> Span)
         .on_request(())
