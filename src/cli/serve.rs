@@ -81,15 +81,25 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
 
 pub(super) async fn health(args: &HealthArgs) -> anyhow::Result<()> {
     // A wildcard listen address is reached on loopback.
-    let addr = args.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let addr = args
+        .addr
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).no_proxy().build()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .no_proxy()
+        .build()?;
     let response = client
         .get(format!("http://{addr}/healthz"))
         .send()
         .await
         .with_context(|| format!("no proxy answers on {addr}"))?;
-    anyhow::ensure!(response.status().is_success(), "/healthz on {addr} answered {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "/healthz on {addr} answered {}",
+        response.status()
+    );
     println!("ok");
     Ok(())
 }

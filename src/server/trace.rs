@@ -12,8 +12,12 @@ use super::middleware::REQUEST_ID;
 use crate::proxy::path;
 
 /// The trace layer type, spelled out once.
-pub type RequestTrace =
-    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request<Body>) -> Span, (), DefaultOnResponse>;
+pub type RequestTrace = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request<Body>) -> Span,
+    (),
+    DefaultOnResponse,
+>;
 
 /// The configured trace layer.
 pub fn layer() -> RequestTrace {

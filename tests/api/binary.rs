@@ -24,26 +24,60 @@ impl Proxy {
     /// waits until it says where it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
-        command.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
-        for var in ["DS24_API_KEY", "DS24_API_KEY_FILE", "DS24_BASE_URL", "DS24_PROXY_LISTEN", "DS24_PROXY_TOKEN", "RUST_LOG"] {
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args);
+        for var in [
+            "DS24_API_KEY",
+            "DS24_API_KEY_FILE",
+            "DS24_BASE_URL",
+            "DS24_PROXY_LISTEN",
+            "DS24_PROXY_TOKEN",
+            "RUST_LOG",
+        ] {
             command.env_remove(var);
         }
-        command.envs(env.iter().copied()).current_dir(env!("CARGO_MANIFEST_DIR"));
-        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        command
+            .envs(env.iter().copied())
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = BufReader::new(child.stderr.take().unwrap());
         let sink = stderr.clone();
         std::thread::spawn(move || {
             for line in lines.lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listen=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+                // Text logs say `listen=ADDR`, JSON logs `"listen":"ADDR"`.
+                let found = line
+                    .split("listen=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .or_else(|| {
+                        line.split("\"listen\":\"")
+                            .nth(1)
+                            .and_then(|rest| rest.split('"').next())
+                    });
+                if let Some(addr) = found {
                     let _ = tx.send(addr.parse::<SocketAddr>().ok());
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).ok().flatten().unwrap_or_else(|| panic!("the proxy did not start: {:?}", stderr.lock().unwrap()));
-        Self { child, addr, stderr }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("the proxy did not start: {:?}", stderr.lock().unwrap()));
+        Self {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -54,11 +88,19 @@ impl Proxy {
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
     }
 
     pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
@@ -68,7 +110,10 @@ impl Proxy {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(started.elapsed() < limit, "the proxy did not exit within {limit:?}");
+            assert!(
+                started.elapsed() < limit,
+                "the proxy did not exit within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -96,7 +141,9 @@ async fn a_100_mib_body_streams_through_without_being_held_in_memory() {
 
     let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
     let expected_hash = (0..TOTAL / CHUNK as u64).fold(FNV_START, |h, _| fnv1a(h, &chunk));
-    let stream = futures_util::stream::iter((0..TOTAL / CHUNK as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let stream = futures_util::stream::iter(
+        (0..TOTAL / CHUNK as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
     let response = client()
         .post(proxy.url("/api/call/uploadLarge"))
         .header("content-length", TOTAL.to_string())
@@ -110,24 +157,61 @@ async fn a_100_mib_body_streams_through_without_being_held_in_memory() {
     assert_eq!(seen.body_len, TOTAL);
     assert_eq!(seen.body_hash, expected_hash, "the body changed on the way");
     let peak = proxy.peak_rss();
-    eprintln!("proxy peak RSS: {} MiB before, {} MiB after streaming 100 MiB", before >> 20, peak >> 20);
-    assert!(peak < 48 * 1024 * 1024, "peak RSS {} MiB (before: {} MiB) for a 100 MiB body", peak >> 20, before >> 20);
+    eprintln!(
+        "proxy peak RSS: {} MiB before, {} MiB after streaming 100 MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < 48 * 1024 * 1024,
+        "peak RSS {} MiB (before: {} MiB) for a 100 MiB body",
+        peak >> 20,
+        before >> 20
+    );
 }
 
 #[tokio::test]
 async fn no_log_line_at_trace_level_contains_a_key() {
     let fake = FakeDs24::start().await;
     let base = fake.base_url();
-    let proxy = Proxy::start(&[], &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base), ("RUST_LOG", "trace")]);
+    let proxy = Proxy::start(
+        &[],
+        &[
+            ("DS24_API_KEY", TEST_KEY),
+            ("DS24_BASE_URL", &base),
+            ("RUST_LOG", "trace"),
+        ],
+    );
     let c = client();
-    c.get(proxy.url("/listProducts")).header("X-DS-API-KEY", "555-ClientSentSecret").send().await.unwrap();
-    c.post(proxy.url("/api/call/777-LegacyPathSecret/json/getProduct")).body("product_id=1").send().await.unwrap();
-    c.get(proxy.url("/ping")).header("x-fake-error", "2").header("x-fake-status", "401").send().await.unwrap();
+    c.get(proxy.url("/listProducts"))
+        .header("X-DS-API-KEY", "555-ClientSentSecret")
+        .send()
+        .await
+        .unwrap();
+    c.post(proxy.url("/api/call/777-LegacyPathSecret/json/getProduct"))
+        .body("product_id=1")
+        .send()
+        .await
+        .unwrap();
+    c.get(proxy.url("/ping"))
+        .header("x-fake-error", "2")
+        .header("x-fake-status", "401")
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = proxy.log();
     assert!(log.lines().count() > 20, "trace logging seems off:\n{log}");
-    assert!(log.contains("getProduct"), "requests were not logged:\n{log}");
-    for secret in [TEST_KEY, "TestKeyDoNotLeak", "ClientSentSecret", "LegacyPathSecret"] {
+    assert!(
+        log.contains("getProduct"),
+        "requests were not logged:\n{log}"
+    );
+    for secret in [
+        TEST_KEY,
+        "TestKeyDoNotLeak",
+        "ClientSentSecret",
+        "LegacyPathSecret",
+    ] {
         assert!(!log.contains(secret), "`{secret}` appears in the log");
     }
 }
@@ -139,13 +223,18 @@ async fn sigterm_lets_slow_requests_in_flight_finish() {
     let mut proxy = Proxy::start(&[], &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)]);
     let requests: Vec<_> = (0..20)
         .map(|_| {
-            let r = client().get(proxy.url("/listTransactions")).header("x-fake-delay-ms", "1500");
+            let r = client()
+                .get(proxy.url("/listTransactions"))
+                .header("x-fake-delay-ms", "1500");
             tokio::spawn(async move { r.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
     let started = Instant::now();
     while fake.requests().len() < 20 {
-        assert!(started.elapsed() < Duration::from_secs(10), "requests did not reach the upstream");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "requests did not reach the upstream"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     proxy.signal("TERM");
@@ -158,12 +247,47 @@ async fn sigterm_lets_slow_requests_in_flight_finish() {
 #[test]
 fn a_bad_config_stops_the_start_with_the_key_and_the_fix() {
     let output = Command::new(BIN)
-        .args(["serve", "--config", "tests/fixtures/config/invalid/bad_listen.toml"])
+        .args([
+            "serve",
+            "--config",
+            "tests/fixtures/config/invalid/bad_listen.toml",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("DS24_PROXY_LISTEN")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`server.listen`") && stderr.contains("Fix:"), "{stderr}");
+    assert!(
+        stderr.contains("`server.listen`") && stderr.contains("Fix:"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_fields() {
+    let fake = FakeDs24::start().await;
+    let base = fake.base_url();
+    let proxy = Proxy::start(
+        &["--log-format", "json"],
+        &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)],
+    );
+    client()
+        .get(proxy.url("/listProducts"))
+        .header("x-request-id", "json-log-1")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = proxy.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["span"]["request.id"] == "json-log-1")
+        .unwrap_or_else(|| panic!("no line for the request:\n{log}"));
+    assert_eq!(finished["span"]["ds24.function"], "listProducts");
+    assert_eq!(finished["span"]["ds24.connection"], "main");
 }

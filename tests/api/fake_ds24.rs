@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use futures_util::StreamExt;
 use http::HeaderMap;
@@ -28,6 +28,8 @@ pub struct Seen {
     pub body: Vec<u8>,
     pub body_len: u64,
     pub body_hash: u64,
+    /// The proxy's side of the TCP connection (tells pooled connections apart).
+    pub peer: SocketAddr,
 }
 
 /// The running fake.
@@ -44,7 +46,14 @@ impl FakeDs24 {
         let app = Router::new().fallback(record).with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
         Self { addr, seen }
     }
 
@@ -61,20 +70,38 @@ impl FakeDs24 {
     /// The only request so far (fails the test otherwise).
     pub fn single(&self) -> Seen {
         let all = self.requests();
-        assert_eq!(all.len(), 1, "expected exactly one upstream call, got {}: {:?}", all.len(), all.iter().map(|s| &s.path).collect::<Vec<_>>());
+        assert_eq!(
+            all.len(),
+            1,
+            "expected exactly one upstream call, got {}: {:?}",
+            all.len(),
+            all.iter().map(|s| &s.path).collect::<Vec<_>>()
+        );
         all.into_iter().next().unwrap()
     }
 }
 
 /// FNV-1a, enough to tell two byte streams apart in a test.
 pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Response {
+async fn record(
+    State(seen): State<Arc<Mutex<Vec<Seen>>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let mut kept = Vec::new();
     let (mut len, mut hash) = (0u64, FNV_START);
     let mut stream = body.into_data_stream();
@@ -84,7 +111,13 @@ async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Resp
         let room = KEEP_BYTES.saturating_sub(kept.len());
         kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
     }
-    let function = parts.uri.path().rsplit('/').find(|s| !s.is_empty() && *s != "json" && *s != "format").unwrap_or("").to_owned();
+    let function = parts
+        .uri
+        .path()
+        .rsplit('/')
+        .find(|s| !s.is_empty() && *s != "json" && *s != "format")
+        .unwrap_or("")
+        .to_owned();
     seen.lock().unwrap().push(Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -93,14 +126,21 @@ async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Resp
         body: kept,
         body_len: len,
         body_hash: hash,
+        peer,
     });
     if let Some(ms) = header("x-fake-delay-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let status = header("x-fake-status").and_then(|v| v.parse().ok()).unwrap_or(200u16);
+    let status = header("x-fake-status")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200u16);
     let body = match header("x-fake-error") {
-        Some(code) => format!(r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"error","code":{code},"message":"Fake error {code}"}}"#),
-        None => format!(r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"success","data":{{"function":"{function}","received_bytes":{len}}}}}"#),
+        Some(code) => format!(
+            r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"error","code":{code},"message":"Fake error {code}"}}"#
+        ),
+        None => format!(
+            r#"{{"api_version":"1.2","current_time":"2026-11-28 12:00:00","result":"success","data":{{"function":"{function}","received_bytes":{len}}}}}"#
+        ),
     };
     Response::builder()
         .status(status)

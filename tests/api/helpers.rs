@@ -42,7 +42,11 @@ pub fn client() -> reqwest::Client {
     // reqwest is built without a default TLS crypto provider (see
     // upstream/mod.rs); plain-HTTP test clients still need one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 /// A proxy with default settings in front of a fresh fake.
@@ -72,5 +76,11 @@ pub async fn spawn_app_with(toml: &str, env: &[(&str, &str)]) -> TestApp {
     let task = tokio::spawn(ds24_proxy::run(listener, config, async move {
         let _ = rx.await;
     }));
-    TestApp { addr, fake, client: client(), shutdown: Some(tx), task: Some(task) }
+    TestApp {
+        addr,
+        fake,
+        client: client(),
+        shutdown: Some(tx),
+        task: Some(task),
+    }
 }

@@ -10,10 +10,19 @@ async fn every_path_form_reaches_the_function_with_the_stored_key_in_the_header(
     let cases = [
         ("/listProducts", "/api/call/listProducts"),
         ("/api/call/listProducts", "/api/call/listProducts"),
-        ("/api/call/getProduct/format/json", "/api/call/getProduct/format/json"),
-        ("/api/call/999-PathKeySecret/json/listProducts", "/api/call/listProducts"),
+        (
+            "/api/call/getProduct/format/json",
+            "/api/call/getProduct/format/json",
+        ),
+        (
+            "/api/call/999-PathKeySecret/json/listProducts",
+            "/api/call/listProducts",
+        ),
         ("/connections/main/listProducts", "/api/call/listProducts"),
-        ("/connections/main/api/call/999-PathKeySecret/json/ping", "/api/call/ping"),
+        (
+            "/connections/main/api/call/999-PathKeySecret/json/ping",
+            "/api/call/ping",
+        ),
     ];
     for (sent, expected) in cases {
         let app = spawn_app().await;
@@ -23,7 +32,10 @@ async fn every_path_form_reaches_the_function_with_the_stored_key_in_the_header(
         assert_eq!(seen.path, expected, "{sent}");
         assert_eq!(seen.headers["x-ds-api-key"], TEST_KEY, "{sent}");
         let everything = format!("{:?}{:?}{:?}", seen.path, seen.query, seen.headers);
-        assert!(!everything.contains("PathKeySecret"), "{sent}: the key from the path was forwarded");
+        assert!(
+            !everything.contains("PathKeySecret"),
+            "{sent}: the key from the path was forwarded"
+        );
     }
 }
 
@@ -35,24 +47,57 @@ async fn a_key_or_authorization_sent_by_the_client_never_reaches_the_upstream() 
         .header("X-DS-API-KEY", "666-ClientKey")
         .header("Authorization", "Bearer client-token")
         .header("Cookie", "session=abc")
+        .header("Connection", "keep-alive, x-hop-secret")
+        .header("X-Hop-Secret", "per-connection")
+        .header("Proxy-Authorization", "Basic Zm9vOmJhcg==")
         .send()
         .await
         .unwrap();
     let seen = app.fake.single();
-    assert_eq!(seen.headers.get_all("x-ds-api-key").iter().collect::<Vec<_>>(), [TEST_KEY]);
+    assert_eq!(
+        seen.headers
+            .get_all("x-ds-api-key")
+            .iter()
+            .collect::<Vec<_>>(),
+        [TEST_KEY]
+    );
     assert!(seen.headers.get("authorization").is_none());
     assert!(seen.headers.get("cookie").is_none());
+    assert!(
+        seen.headers.get("x-hop-secret").is_none(),
+        "a header named in Connection was forwarded"
+    );
+    assert!(seen.headers.get("proxy-authorization").is_none());
+}
+
+#[tokio::test]
+async fn upstream_connections_are_pooled_and_reused() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let response = app.client.get(app.url("/ping")).send().await.unwrap();
+        response.bytes().await.unwrap();
+    }
+    let peers: std::collections::HashSet<_> = app.fake.requests().iter().map(|s| s.peer).collect();
+    assert_eq!(
+        peers.len(),
+        1,
+        "each call opened a new upstream connection: {peers:?}"
+    );
 }
 
 #[tokio::test]
 async fn query_and_form_body_arrive_byte_for_byte() {
     let app = spawn_app().await;
-    let query = "search[role]=vendor&search[email]=a%2Bb%40x.de&q=a+b&name=%C3%BCml%C3%A4ut&list=1,2,3";
+    let query =
+        "search[role]=vendor&search[email]=a%2Bb%40x.de&q=a+b&name=%C3%BCml%C3%A4ut&list=1,2,3";
     let body = "data[name_intern]=T%C3%BCr+%26+Tor&data[tags][0]=a%2Bb&tracking[0][parcel_service]=dhl&note=a+b&plus=%2B";
     let response = app
         .client
         .post(app.url(&format!("/api/call/updateProduct?{query}")))
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .body(body)
         .send()
         .await
@@ -62,8 +107,14 @@ async fn query_and_form_body_arrive_byte_for_byte() {
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.query.as_deref(), Some(query));
     assert_eq!(seen.body, body.as_bytes());
-    assert_eq!(seen.headers["content-type"], "application/x-www-form-urlencoded; charset=utf-8");
-    assert_eq!(seen.headers["content-length"], body.len().to_string().as_str());
+    assert_eq!(
+        seen.headers["content-type"],
+        "application/x-www-form-urlencoded; charset=utf-8"
+    );
+    assert_eq!(
+        seen.headers["content-length"],
+        body.len().to_string().as_str()
+    );
 }
 
 #[tokio::test]
@@ -71,10 +122,17 @@ async fn the_method_is_kept_and_a_bodyless_post_says_content_length_zero() {
     let app = spawn_app().await;
     for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        app.client.request(m, app.url("/unregister")).send().await.unwrap();
+        app.client
+            .request(m, app.url("/unregister"))
+            .send()
+            .await
+            .unwrap();
     }
     let seen = app.fake.requests();
-    assert_eq!(seen.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(), ["GET", "POST", "PUT", "DELETE", "PATCH"]);
+    assert_eq!(
+        seen.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(),
+        ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    );
     for s in &seen[1..] {
         assert_eq!(s.headers["content-length"], "0", "{}", s.method);
     }
@@ -83,15 +141,27 @@ async fn the_method_is_kept_and_a_bodyless_post_says_content_length_zero() {
 #[tokio::test]
 async fn the_upstream_status_headers_and_body_come_back_unchanged_including_error_envelopes() {
     let app = spawn_app().await;
-    for (status, error) in [("200", None), ("200", Some("2")), ("401", Some("2")), ("404", Some("4")), ("503", None)] {
-        let mut request = app.client.post(app.url("/getProduct")).header("x-fake-status", status);
+    for (status, error) in [
+        ("200", None),
+        ("200", Some("2")),
+        ("401", Some("2")),
+        ("404", Some("4")),
+        ("503", None),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/getProduct"))
+            .header("x-fake-status", status);
         if let Some(code) = error {
             request = request.header("x-fake-error", code);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_str(), status);
         assert_eq!(response.headers()["x-upstream-says"], "hello");
-        assert_eq!(response.headers()["content-type"], "application/json; charset=utf-8");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
         let body: Value = response.json().await.unwrap();
         match error {
             Some(code) => {
@@ -107,14 +177,37 @@ async fn the_upstream_status_headers_and_body_come_back_unchanged_including_erro
 async fn every_response_carries_a_request_id_and_the_clients_own_is_kept() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/ping")).send().await.unwrap();
-    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(generated.len(), 36, "a UUID, not the upstream's own id: {generated}");
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        generated.len(),
+        36,
+        "a UUID, not the upstream's own id: {generated}"
+    );
 
-    let response = app.client.get(app.url("/ping")).header("x-request-id", "client-chosen-7").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/ping"))
+        .header("x-request-id", "client-chosen-7")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "client-chosen-7");
-    assert_eq!(app.fake.requests()[1].headers["x-request-id"], "client-chosen-7");
+    assert_eq!(
+        app.fake.requests()[1].headers["x-request-id"],
+        "client-chosen-7"
+    );
 
-    let response = app.client.get(app.url("/ping")).header("x-ds24-connection", "nope").header("x-request-id", "err-1").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/ping"))
+        .header("x-ds24-connection", "nope")
+        .header("x-request-id", "err-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "err-1");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["request_id"], "err-1");
@@ -124,7 +217,9 @@ async fn every_response_carries_a_request_id_and_the_clients_own_is_kept() {
 async fn an_unknown_connection_is_refused_before_anything_is_sent() {
     let app = spawn_app().await;
     for request in [
-        app.client.get(app.url("/ping")).header("X-DS24-Connection", "shop9"),
+        app.client
+            .get(app.url("/ping"))
+            .header("X-DS24-Connection", "shop9"),
         app.client.get(app.url("/connections/shop9/ping")),
     ] {
         let response = request.send().await.unwrap();
@@ -140,11 +235,31 @@ async fn an_unknown_connection_is_refused_before_anything_is_sent() {
 async fn a_second_connection_is_chosen_by_header_or_prefix_and_uses_its_own_key() {
     let toml = "[connections.shop2]\ncredential = { source = \"env\", var = \"SHOP2_KEY\" }\n";
     let app = spawn_app_with(toml, &[("SHOP2_KEY", "5000-ShopTwoKey")]).await;
-    app.client.get(app.url("/ping")).header("X-DS24-Connection", "shop2").send().await.unwrap();
-    app.client.get(app.url("/connections/shop2/ping")).send().await.unwrap();
+    app.client
+        .get(app.url("/ping"))
+        .header("X-DS24-Connection", "shop2")
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .get(app.url("/connections/shop2/ping"))
+        .send()
+        .await
+        .unwrap();
     app.client.get(app.url("/ping")).send().await.unwrap();
-    let keys: Vec<_> = app.fake.requests().iter().map(|s| s.headers["x-ds-api-key"].to_str().unwrap().to_owned()).collect();
+    let keys: Vec<_> = app
+        .fake
+        .requests()
+        .iter()
+        .map(|s| s.headers["x-ds-api-key"].to_str().unwrap().to_owned())
+        .collect();
     assert_eq!(keys, ["5000-ShopTwoKey", "5000-ShopTwoKey", TEST_KEY]);
-    let response = app.client.get(app.url("/connections/shop2/ping")).header("X-DS24-Connection", "main").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/connections/shop2/ping"))
+        .header("X-DS24-Connection", "main")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 }

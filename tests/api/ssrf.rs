@@ -13,7 +13,11 @@ async fn raw(addr: SocketAddr, request: &str) -> (String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut reply = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut reply),
+    )
+    .await;
     let text = String::from_utf8_lossy(&reply).into_owned();
     (text.lines().next().unwrap_or_default().to_owned(), text)
 }
@@ -35,13 +39,32 @@ async fn hostile_request_targets_are_refused_and_never_reach_the_upstream() {
         "/evil.example:443/x",
     ];
     for target in targets {
-        let (status, text) = raw(app.addr, &format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).await;
+        let (status, text) = raw(
+            app.addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
         assert!(status.contains(" 400 "), "{target}: {status}");
         assert!(text.contains("\"bad_request\""), "{target}: {text}");
     }
-    let (status, _) = raw(app.addr, "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n").await;
-    assert!(status.contains(" 400 ") || status.contains(" 405 "), "CONNECT: {status}");
-    assert!(app.fake.requests().is_empty(), "the upstream saw {:?}", app.fake.requests().iter().map(|s| &s.path).collect::<Vec<_>>());
+    let (status, _) = raw(
+        app.addr,
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+    )
+    .await;
+    assert!(
+        status.contains(" 400 ") || status.contains(" 405 "),
+        "CONNECT: {status}"
+    );
+    assert!(
+        app.fake.requests().is_empty(),
+        "the upstream saw {:?}",
+        app.fake
+            .requests()
+            .iter()
+            .map(|s| &s.path)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -57,7 +80,10 @@ async fn a_host_header_cannot_change_the_destination() {
 #[tokio::test]
 async fn a_header_value_with_cr_or_lf_is_refused() {
     let app = spawn_app().await;
-    for injected in ["X-Note: a\rX-DS-API-KEY: 1-evil", "X-Note: a\nX-Other: b\r\nX-More:\x00c"] {
+    for injected in [
+        "X-Note: a\rX-DS-API-KEY: 1-evil",
+        "X-Note: a\nX-Other: b\r\nX-More:\x00c",
+    ] {
         let (status, _) = raw(app.addr, &format!("GET /listProducts HTTP/1.1\r\nHost: localhost\r\n{injected}\r\nConnection: close\r\n\r\n")).await;
         assert!(status.contains(" 400 ") || status.is_empty(), "{status}");
     }
@@ -67,8 +93,19 @@ async fn a_header_value_with_cr_or_lf_is_refused() {
 #[tokio::test]
 async fn the_upstream_only_ever_sees_paths_under_api_call() {
     let app = spawn_app().await;
-    for target in ["/ping", "/api/call/ping", "/x/y/z", "/api/call/a/json/b", "/connections/main/api/call/ping/format/json", "/api/call/%41bc"] {
-        let _ = raw(app.addr, &format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).await;
+    for target in [
+        "/ping",
+        "/api/call/ping",
+        "/x/y/z",
+        "/api/call/a/json/b",
+        "/connections/main/api/call/ping/format/json",
+        "/api/call/%41bc",
+    ] {
+        let _ = raw(
+            app.addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
     }
     let seen = app.fake.requests();
     assert!(!seen.is_empty());
