@@ -24,3 +24,22 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// Logging for one-shot commands (`request`, `actions run`): warnings and
+/// errors only unless `RUST_LOG` says otherwise, so stdout stays the
+/// command's output and stderr stays quiet.
+pub fn init_cli(format: LogFormat) {
+    if std::env::var_os("RUST_LOG").is_none() {
+        let filter = EnvFilter::new("warn");
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false);
+        let _ = match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().try_init(),
+        };
+        return;
+    }
+    init(format);
+}

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{headers, path};
 use crate::server::error::{ApiError, ErrorKind};
-use crate::server::state::{AppState, Connection};
+use crate::server::state::AppState;
 use crate::upstream::UpstreamRequest;
 
 /// Handler for every path the router does not claim.
@@ -37,7 +37,7 @@ pub async fn pass_through(
         ));
     }
     let target = path::parse(parts.uri.path()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let conn = choose_connection(&state, target.connection, &parts.headers)?;
+    let conn = state.choose_connection(target.connection, &parts.headers)?;
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", target.function);
@@ -91,39 +91,6 @@ pub async fn pass_through(
         Err(e) => return Err(e.into()),
     };
     Ok(into_client_response(response))
-}
-
-fn choose_connection<'s>(
-    state: &'s AppState,
-    from_path: Option<&str>,
-    headers: &http::HeaderMap,
-) -> Result<&'s Connection, ApiError> {
-    let from_header = match headers.get(headers::CONNECTION_CHOICE) {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::bad_request("X-DS24-Connection must be a plain connection name")
-        })?),
-        None => None,
-    };
-    let name = match (from_path, from_header) {
-        (Some(p), Some(h)) if p != h => {
-            return Err(ApiError::bad_request(format!(
-                "the path names connection `{p}` but X-DS24-Connection names `{h}`; use one of them"
-            )));
-        }
-        (Some(n), _) | (None, Some(n)) => n,
-        (None, None) => crate::config::DEFAULT_CONNECTION,
-    };
-    state.connection(name).ok_or_else(|| {
-        let known: Vec<&str> = state.connections().map(|c| c.name.as_str()).collect();
-        ApiError::new(
-            ErrorKind::UnknownConnection,
-            format!(
-                "no connection named `{}` is configured; configured: {}",
-                name.chars().take(64).collect::<String>(),
-                known.join(", ")
-            ),
-        )
-    })
 }
 
 /// `{base}/{function}{rest}?{query}`, checked to stay under `base`.

@@ -1,48 +1,242 @@
-//! PLACEHOLDER — replaced by the real sandbox module.
-#![allow(missing_docs, dead_code)]
-use std::sync::Arc;
+//! The sandbox: a local stand-in for the Digistore24 vendor API.
+//!
+//! It answers the 20 popular functions (API-FACTS §8.1) plus `getUserInfo`
+//! and `ping` from a small, deterministic, mutable data set, speaks the real
+//! envelope and error codes, and records every request it receives so tests
+//! can assert on what the proxy actually sent. Users run it offline with
+//! `ds24-proxy sandbox` or `serve --sandbox`.
+//!
+//! Module map:
+//! - `handler`: the one request handler (body limit, recording, auth, dispatch)
+//! - `route`: which function a path names (three URL shapes)
+//! - `params`: query + form (+ JSON) → one nested parameter object
+//! - `auth`: the two built-in keys and what they may do
+//! - `envelope`: success/error JSON and the HTTP status of each error code
+//! - `clock`: `YYYY-MM-DD HH:MM:SS` times and `from`/`to` filters
+//! - `paging`: `page_no`/`page_size` handling
+//! - `store`, `data`: the records and their seed
+//! - `functions`: the function table and one file per domain
+//!
+//! Knobs for tests, as request headers (they are recorded like any other):
+//! - `X-DS24-Sandbox-Error-Style: 200|4xx` picks the error style for this
+//!   request only;
+//! - `X-DS24-Sandbox-Fail: <code>` answers with that error code (e.g. `12`,
+//!   "Too many requests", HTTP 429) before the key is even checked.
+//!
+//! The seeded ids tests can rely on are listed in `data.rs`.
+
+mod auth;
+mod clock;
+mod data;
+mod envelope;
+mod functions;
+mod handler;
+mod paging;
+mod params;
+mod route;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+
+/// Key with full access (`writable`); its id is `1000`.
 pub const WRITABLE_KEY: &str = "1000-SandboxWritableKey00000000000000000000000";
+
+/// Key with read access (`readonly`); its id is `1001`. Write functions
+/// answer it with code 5 "Permission denied.".
 pub const READONLY_KEY: &str = "1001-SandboxReadonlyKey00000000000000000000000";
+
+/// How many requests a sandbox remembers. Tests stay far below it; the
+/// bound only keeps a long-running `ds24-proxy sandbox` from growing
+/// without end.
+const RECORDING_LIMIT: usize = 10_000;
+
+/// How the sandbox reports errors over HTTP.
+///
+/// Digistore24 historically answered every error with HTTP 200 and the error
+/// envelope; the 2025 connector shows it now also uses 4xx (API-FACTS §2).
+/// The proxy must handle both, so the sandbox can play either.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ErrorStyle {
+    /// Errors carry a fitting status: 401, 400, 403, 404, 413, 429 (and 500
+    /// for code 11).
     #[default]
     Http4xx,
+    /// Every error is HTTP 200; only the envelope says `"result":"error"`.
     Http200,
 }
-impl std::str::FromStr for ErrorStyle {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "4xx" => Ok(Self::Http4xx),
-            "200" => Ok(Self::Http200),
-            _ => Err(()),
+
+impl FromStr for ErrorStyle {
+    type Err = String;
+
+    /// Parses `4xx`, `http4xx`, `200` or `http200` (any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "4xx" | "http4xx" => Ok(Self::Http4xx),
+            "200" | "http200" => Ok(Self::Http200),
+            other => Err(format!(
+                "unknown error style {other:?}; use \"4xx\" or \"200\""
+            )),
         }
     }
 }
+
+impl fmt::Display for ErrorStyle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Http4xx => "4xx",
+            Self::Http200 => "200",
+        })
+    }
+}
+
+/// Settings of a sandbox at start.
 #[derive(Clone, Debug, Default)]
 pub struct SandboxOptions {
+    /// How errors are reported until [`Sandbox::set_error_style`] changes it.
     pub error_style: ErrorStyle,
 }
+
+/// One request as the sandbox received it, kept for tests.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: http::Method,
+    /// Raw path as received, e.g. `/api/call/listProducts`.
+    pub path: String,
+    /// Raw query string (without `?`), byte for byte.
+    pub query: Option<String>,
+    /// All request headers, including `X-DS-API-KEY`.
+    pub headers: http::HeaderMap,
+    /// Raw body, byte for byte (cut at the 1 MiB limit if it was longer).
+    pub body: bytes::Bytes,
+    /// Canonical name of the function called, the name as sent if the
+    /// function is unknown, or `""` if the path names none.
+    pub function: String,
+    /// Query and body parameters merged, PHP brackets expanded into nested
+    /// objects/arrays; all leaves are strings. An empty object when the
+    /// parameters could not be parsed.
+    pub params: serde_json::Value,
+}
+
+/// A running sandbox: its data, its recordings and its error style.
+///
+/// Cheap to clone; clones share one state, so a test can keep a handle
+/// while the router serves requests.
 #[derive(Clone, Debug)]
 pub struct Sandbox {
-    inner: Arc<()>,
+    inner: Arc<Inner>,
 }
+
+/// State shared by all clones of a [`Sandbox`].
+///
+/// Plain `std` mutexes: every lock is taken and released inside synchronous
+/// code, never across an `.await`.
+struct Inner {
+    store: Mutex<store::Store>,
+    recorded: Mutex<VecDeque<RecordedRequest>>,
+    error_style: Mutex<ErrorStyle>,
+}
+
+/// Short on purpose: the full data set and every recorded body would bury
+/// whatever log line printed the sandbox.
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("recorded", &lock(&self.recorded).len())
+            .field("error_style", &*lock(&self.error_style))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Sandbox {
-    pub fn new(_o: SandboxOptions) -> Self {
+    /// Creates a sandbox holding a fresh copy of the seed data.
+    // By value because that is the public signature, and options may grow
+    // fields that are not `Copy`.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn new(options: SandboxOptions) -> Self {
         Self {
-            inner: Arc::new(()),
+            inner: Arc::new(Inner {
+                store: Mutex::new(data::seed()),
+                recorded: Mutex::new(VecDeque::new()),
+                error_style: Mutex::new(options.error_style),
+            }),
         }
     }
-    pub fn router(&self) -> axum::Router {
-        axum::Router::new()
+
+    /// Router serving the API under `/api/call/...`.
+    ///
+    /// Accepts `/api/call/{function}`, `/api/call/{function}/format/json` and
+    /// the legacy `/api/call/{key}/json/{function}`, with any method. Every
+    /// other path gets the error envelope (code 9) with HTTP 404.
+    pub fn router(&self) -> Router {
+        self.clone().into_router()
+    }
+
+    /// The router, owning this handle (shares state with every clone).
+    fn into_router(self) -> Router {
+        Router::new().fallback(handler::handle).with_state(self)
+    }
+
+    /// Every request received so far, oldest first (only the newest 10 000
+    /// are kept).
+    pub fn recorded(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.recorded).iter().cloned().collect()
+    }
+
+    /// Forgets all recorded requests.
+    pub fn clear_recorded(&self) {
+        lock(&self.inner.recorded).clear();
+    }
+
+    /// Changes how errors are reported from the next request on.
+    pub fn set_error_style(&self, style: ErrorStyle) {
+        *lock(&self.inner.error_style) = style;
+    }
+
+    fn error_style(&self) -> ErrorStyle {
+        *lock(&self.inner.error_style)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        let mut recorded = lock(&self.inner.recorded);
+        if recorded.len() == RECORDING_LIMIT {
+            recorded.pop_front();
+        }
+        recorded.push_back(request);
+    }
+
+    fn store(&self) -> MutexGuard<'_, store::Store> {
+        lock(&self.inner.store)
     }
 }
+
+/// Locks a mutex, ignoring poisoning: a panicking test thread must not turn
+/// every later request into a second panic; the data stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `sandbox.router()` on the listener until `shutdown` resolves.
+///
+/// # Errors
+/// Returns the I/O error that stopped the server, if any.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     sandbox: Sandbox,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, sandbox.router())
+    // Debug only: the commands that start the sandbox announce it themselves.
+    if let Ok(addr) = listener.local_addr() {
+        tracing::debug!(sandbox.addr = %addr, "sandbox serving");
+    }
+    axum::serve(listener, sandbox.into_router())
         .with_graceful_shutdown(shutdown)
         .await
 }

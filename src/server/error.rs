@@ -9,7 +9,7 @@
 use axum::response::{IntoResponse, Response};
 
 use crate::credentials::CredentialError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Ds24Error, UpstreamError};
 use http::StatusCode;
 use serde_json::{Map, Value};
 
@@ -205,5 +205,14 @@ impl From<CredentialError> for ApiError {
                 format!("{e}; fix the file or its permissions"),
             ),
         }
+    }
+}
+
+impl From<Ds24Error> for ApiError {
+    fn from(e: Ds24Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        ApiError::new(ErrorKind::UpstreamError, format!("Digistore24 refused the call: {}", e.message))
+            .with_status(status)
+            .with("upstream", serde_json::json!({ "code": e.code, "message": e.message, "http_status": e.http_status }))
     }
 }

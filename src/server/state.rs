@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::credentials::Credential;
+use crate::server::error::{ApiError, ErrorKind};
 use crate::upstream::Upstream;
 
 /// State shared by every request.
@@ -80,5 +81,44 @@ impl AppState {
     /// The upstream client.
     pub fn upstream(&self) -> &Upstream {
         &self.inner.upstream
+    }
+
+    /// The connection a request names: the `/connections/{name}/` prefix or
+    /// the `X-DS24-Connection` header (they must agree), else `main`.
+    ///
+    /// # Errors
+    /// `bad_request` for a conflict, `unknown_connection` for a name that is
+    /// not configured.
+    pub fn choose_connection(
+        &self,
+        from_path: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Result<&Connection, ApiError> {
+        let from_header = match headers.get(crate::proxy::headers::CONNECTION_CHOICE) {
+            Some(v) => Some(v.to_str().map_err(|_| {
+                ApiError::bad_request("X-DS24-Connection must be a plain connection name")
+            })?),
+            None => None,
+        };
+        let name = match (from_path, from_header) {
+            (Some(p), Some(h)) if p != h => {
+                return Err(ApiError::bad_request(format!(
+                    "the path names connection `{p}` but X-DS24-Connection names `{h}`; use one of them"
+                )));
+            }
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => crate::config::DEFAULT_CONNECTION,
+        };
+        self.connection(name).ok_or_else(|| {
+            let known: Vec<&str> = self.connections().map(|c| c.name.as_str()).collect();
+            ApiError::new(
+                ErrorKind::UnknownConnection,
+                format!(
+                    "no connection named `{}` is configured; configured: {}",
+                    name.chars().take(64).collect::<String>(),
+                    known.join(", ")
+                ),
+            )
+        })
     }
 }

@@ -63,6 +63,19 @@ impl UpstreamError {
         }
     }
 
+    /// A failure while reading the reply body.
+    pub fn from_body(e: &reqwest::Error) -> Self {
+        let reason = if e.is_timeout() {
+            "timed out while reading the reply".to_owned()
+        } else {
+            chain(e)
+        };
+        Self::Transport {
+            host: "Digistore24".to_owned(),
+            reason,
+        }
+    }
+
     /// True when the request provably never reached the upstream.
     pub fn never_sent(&self) -> bool {
         matches!(self, Self::Connect { .. })

@@ -1,10 +1,12 @@
 //! Digistore24's HTTP side: one pooled client and the classification of its
 //! failures. Every call to Digistore24, pass-through or action, goes here.
 
+pub mod envelope;
 mod error;
 
 use std::time::Duration;
 
+pub use envelope::{Ds24Error, Reply, codes};
 pub use error::UpstreamError;
 use http::{HeaderMap, Method};
 use url::Url;

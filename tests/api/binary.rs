@@ -23,10 +23,15 @@ impl Proxy {
     /// Runs `ds24-proxy serve --listen 127.0.0.1:0 ARGS` with `env` and
     /// waits until it says where it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut full = vec!["serve".to_owned()];
+        full.extend(args.iter().map(|a| (*a).to_owned()));
+        Self::start_command(&full, env)
+    }
+
+    /// Runs the binary with `args` (a `serve` command) on a free port.
+    pub fn start_command(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args);
+        command.args(args).args(["--listen", "127.0.0.1:0"]);
         for var in [
             "DS24_API_KEY",
             "DS24_API_KEY_FILE",

@@ -52,7 +52,7 @@ impl FakeDs24 {
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await
-            .unwrap()
+            .unwrap();
         });
         Self { addr, seen }
     }

@@ -5,4 +5,5 @@ mod fake_ds24;
 mod helpers;
 mod operations;
 mod passthrough;
+mod sandbox;
 mod ssrf;

@@ -1,0 +1,228 @@
+//! The functions the sandbox answers: one table, one file per domain.
+//!
+//! A handler gets the store and the call (parameters, key, time) and
+//! returns the `data` of a success envelope or an [`ApiError`].
+
+mod account;
+mod buyers;
+mod deliveries;
+mod products;
+mod purchases;
+mod refunds;
+mod transactions;
+mod vouchers;
+
+use serde_json::{Map, Value};
+
+use super::auth::ApiKey;
+use super::envelope::ApiError;
+use super::store::Store;
+
+/// What a handler sees of a request.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    /// Merged query and body parameters.
+    pub params: &'a Map<String, Value>,
+    /// The key that called.
+    pub key: ApiKey,
+    /// The current time, seconds since the epoch.
+    pub now: i64,
+}
+
+/// A function's handler.
+type Handler = fn(&mut Store, &Call<'_>) -> Result<Value, ApiError>;
+
+/// One entry of the function table.
+#[derive(Debug)]
+pub(crate) struct Function {
+    /// Name as Digistore24 spells it.
+    pub name: &'static str,
+    /// Whether it changes data (and so needs a `writable` key).
+    pub writes: bool,
+    handler: Handler,
+}
+
+impl Function {
+    /// Runs the handler.
+    pub fn run(&self, store: &mut Store, call: &Call<'_>) -> Result<Value, ApiError> {
+        (self.handler)(store, call)
+    }
+}
+
+const fn read(name: &'static str, handler: Handler) -> Function {
+    Function {
+        name,
+        writes: false,
+        handler,
+    }
+}
+
+const fn write(name: &'static str, handler: Handler) -> Function {
+    Function {
+        name,
+        writes: true,
+        handler,
+    }
+}
+
+/// Every function the sandbox knows.
+pub(crate) const FUNCTIONS: &[Function] = &[
+    read("listProducts", products::list),
+    read("getProduct", products::get),
+    write("createProduct", products::create),
+    write("updateProduct", products::update),
+    write("deleteProduct", products::delete),
+    read("listPurchases", purchases::list),
+    read("getPurchase", purchases::get),
+    write("updatePurchase", purchases::update),
+    write("refundPurchase", refunds::refund_purchase),
+    read("listTransactions", transactions::list),
+    read("listInvoices", transactions::list_invoices),
+    read("listBuyers", buyers::list),
+    read("getBuyer", buyers::get),
+    write("updateBuyer", buyers::update),
+    read("listVouchers", vouchers::list),
+    read("getVoucher", vouchers::get),
+    write("createVoucher", vouchers::create),
+    read("listDeliveries", deliveries::list),
+    write("updateDelivery", deliveries::update),
+    read("listOrderforms", account::list_orderforms),
+    read("getUserInfo", account::get_user_info),
+    read("ping", account::ping),
+];
+
+/// Looks a function up by name. PHP method names ignore case, so the
+/// sandbox does too.
+pub(crate) fn find(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+impl Call<'_> {
+    /// A string parameter, `None` when absent.
+    ///
+    /// # Errors
+    /// Code 3 when it is a nested object or list instead of a string.
+    pub fn optional(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        match self.params.get(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(_) => Err(ApiError::invalid(name, "expected a single value.")),
+        }
+    }
+
+    /// A string parameter that must be present and not blank.
+    ///
+    /// # Errors
+    /// Code 3 naming the parameter.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        match self.optional(name)? {
+            Some(text) if !text.trim().is_empty() => Ok(text.trim()),
+            _ => Err(ApiError::missing(name)),
+        }
+    }
+
+    /// A nested parameter such as `data[...]` or `search[...]`.
+    ///
+    /// # Errors
+    /// Code 3 when it was sent as a plain value.
+    pub fn object(&self, name: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
+        match self.params.get(name) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            // An empty `data=` is what a form sends for an empty object.
+            Some(Value::String(text)) if text.is_empty() => Ok(None),
+            Some(_) => Err(ApiError::invalid(
+                name,
+                "expected nested fields like name[key]=value.",
+            )),
+        }
+    }
+
+    /// The fields an update function should apply: the `data[...]` object
+    /// when one was sent, else the known names among the flat parameters.
+    /// Where Digistore24 nests them is unknown for several functions
+    /// (API-FACTS §8.1), so both shapes work.
+    ///
+    /// # Errors
+    /// Code 3 when `data` was sent as a plain value.
+    pub fn edits(&self, known: &[&str]) -> Result<Map<String, Value>, ApiError> {
+        Ok(match self.object("data")? {
+            Some(data) => data.clone(),
+            None => self
+                .params
+                .iter()
+                .filter(|(name, _)| known.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        })
+    }
+
+    /// A `Y`/`N` flag (also `1`/`0`, `true`/`false`); absent means no.
+    ///
+    /// # Errors
+    /// Code 3 for any other value.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        self.optional(name)?
+            .map_or(Ok(false), |v| parse_flag(name, v))
+    }
+}
+
+/// Reads a flag value as the API writes it.
+///
+/// # Errors
+/// Code 3 naming the parameter.
+pub(crate) fn parse_flag(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "y" | "1" | "true" | "yes" => Ok(true),
+        "n" | "0" | "false" | "no" | "" => Ok(false),
+        _ => Err(ApiError::invalid(name, "expected Y or N.")),
+    }
+}
+
+/// The text of a search field (`search[email]`), `None` when absent/blank.
+pub(crate) fn search_field<'a>(
+    search: Option<&'a Map<String, Value>>,
+    name: &str,
+) -> Option<&'a str> {
+    search
+        .and_then(|s| s.get(name))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Applies `(name, value)` edits to an editable record after checking every
+/// name against `allowed`. Returns whether anything changed.
+///
+/// # Errors
+/// Code 3 naming the first unknown field or a nested value; the record is
+/// left untouched then. Digistore24 validates `data` against an allowlist
+/// the same way (API-FACTS §8.1, S2).
+pub(crate) fn apply_fields(
+    fields: &mut Map<String, Value>,
+    edits: &Map<String, Value>,
+    allowed: &[&str],
+    parameter: &str,
+) -> Result<bool, ApiError> {
+    for (name, value) in edits {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::refused(format!(
+                "Invalid array key in parameter '{parameter}' (given: {name})."
+            )));
+        }
+        if !value.is_string() {
+            return Err(ApiError::invalid(
+                &format!("{parameter}[{name}]"),
+                "expected a single value.",
+            ));
+        }
+    }
+    let mut changed = false;
+    for (name, value) in edits {
+        if fields.get(name) != Some(value) {
+            fields.insert(name.clone(), value.clone());
+            changed = true;
+        }
+    }
+    Ok(changed)
+}

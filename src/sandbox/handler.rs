@@ -1,0 +1,153 @@
+//! The one request handler: read the body, record the request, then check
+//! path, parameters, key and permission before running the function.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+use super::envelope::{self, ApiError, code};
+use super::params::{self, BodyKind, ParamsError};
+use super::{ErrorStyle, RecordedRequest, Sandbox, auth, clock, functions, route};
+
+/// Largest body the sandbox accepts; larger ones get code 3 with HTTP 413.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How much of an oversized body is still read (and dropped) so the client
+/// can finish sending and see the 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Header that overrides the error style for one request (`200` or `4xx`).
+const STYLE_HEADER: &str = "x-ds24-sandbox-error-style";
+
+/// Header that makes the sandbox answer with the given error code, after
+/// recording, whatever the request: a fault knob for retry and rate-limit
+/// tests (e.g. `12` gives "Too many requests", HTTP 429).
+const FAIL_HEADER: &str = "x-ds24-sandbox-fail";
+
+/// The body as read, and whether reading it went wrong.
+type BodyRead = (Bytes, Result<(), ApiError>);
+
+/// Handles every request the sandbox router receives.
+pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let (body, body_status) = read_body(body).await;
+    let target = route::resolve(parts.uri.path());
+    let function = target.as_ref().map_or_else(String::new, |t| {
+        functions::find(&t.function).map_or_else(|| t.function.clone(), |f| f.name.to_owned())
+    });
+    let kind = BodyKind::from_content_type(header_text(&parts.headers, CONTENT_TYPE.as_str()));
+    let parsed = params::parse(parts.uri.query(), &body, kind);
+    sandbox.record(RecordedRequest {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+        function: function.clone(),
+        params: Value::Object(parsed.as_ref().cloned().unwrap_or_default()),
+    });
+    let style = effective_style(&parts.headers, sandbox.error_style());
+    let outcome = match &target {
+        None => Err(ApiError::new(
+            code::BAD_CALL,
+            format!("Invalid API call: no function at {}.", parts.uri.path()),
+        )
+        .with_status(StatusCode::NOT_FOUND)),
+        Some(target) => body_status
+            .and_then(|()| parsed.map_err(params_error))
+            .and_then(|params| answer(&sandbox, &parts.headers, target, &params)),
+    };
+    match outcome {
+        Ok(data) => {
+            tracing::debug!(sandbox.function = %function, "sandbox call succeeded");
+            envelope::success(data, started)
+        }
+        Err(err) => {
+            tracing::debug!(sandbox.function = %function, sandbox.code = err.code, "sandbox call failed");
+            envelope::error(&err, style)
+        }
+    }
+}
+
+/// Checks the fault knob, the key and the function, then runs it.
+fn answer(
+    sandbox: &Sandbox,
+    headers: &HeaderMap,
+    target: &route::Target,
+    params: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    if let Some(forced) = header_text(headers, FAIL_HEADER).and_then(|v| v.trim().parse().ok()) {
+        return Err(ApiError::new(forced, envelope::standard_message(forced)));
+    }
+    let key = auth::authenticate(headers.get("x-ds-api-key"), target.path_key.as_deref())?;
+    let Some(function) = functions::find(&target.function) else {
+        return Err(ApiError::new(
+            code::BAD_CALL,
+            format!("Invalid API function called: {}()", target.function),
+        ));
+    };
+    auth::authorize(key, function.writes)?;
+    let call = functions::Call {
+        params,
+        key,
+        now: clock::now(),
+    };
+    function.run(&mut sandbox.store(), &call)
+}
+
+/// Reads the body up to [`BODY_LIMIT`]; beyond it keeps the first MiB,
+/// drains the rest up to [`DRAIN_LIMIT`] and reports code 3 / HTTP 413.
+async fn read_body(mut body: Body) -> BodyRead {
+    let mut kept = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            let err = ApiError::refused("The request body could not be read.");
+            return (kept.freeze(), Err(err));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        let room = BODY_LIMIT.saturating_sub(kept.len());
+        kept.extend_from_slice(&data[..data.len().min(room)]);
+        if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > BODY_LIMIT {
+        let err = ApiError::refused(format!(
+            "The request body is larger than {BODY_LIMIT} bytes."
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE);
+        return (kept.freeze(), Err(err));
+    }
+    (kept.freeze(), Ok(()))
+}
+
+fn params_error(err: ParamsError) -> ApiError {
+    match err {
+        ParamsError::TooDeep => ApiError::refused("A parameter name nests brackets too deeply."),
+        ParamsError::BadJson => ApiError::refused("The JSON body is not a valid JSON object."),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request's own style header wins over the sandbox setting; an
+/// unreadable value is ignored.
+fn effective_style(headers: &HeaderMap, default: ErrorStyle) -> ErrorStyle {
+    header_text(headers, STYLE_HEADER)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -1,0 +1,170 @@
+//! The built-in sandbox behind the proxy: the README quick start, every one
+//! of the 22 sandbox functions through the pass-through, and the two error
+//! styles passing through unchanged.
+
+use std::collections::HashMap;
+
+use ds24_proxy::config::{self, Overrides};
+use ds24_proxy::sandbox::{self, ErrorStyle, Sandbox, SandboxOptions};
+use serde_json::Value;
+
+use crate::binary::Proxy;
+use crate::helpers::client;
+
+/// A proxy in front of an in-process sandbox, with `key` as `main`'s key.
+pub struct SandboxApp {
+    pub proxy: std::net::SocketAddr,
+    pub sandbox: Sandbox,
+}
+
+impl SandboxApp {
+    pub async fn start(key: &str) -> Self {
+        let sandbox = Sandbox::new(SandboxOptions::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/call", listener.local_addr().unwrap());
+        tokio::spawn(sandbox::serve(
+            listener,
+            sandbox.clone(),
+            std::future::pending(),
+        ));
+        let env: HashMap<String, String> = HashMap::from([
+            ("DS24_API_KEY".into(), key.into()),
+            ("DS24_BASE_URL".into(), base),
+        ]);
+        let config =
+            config::from_parts(config::RawConfig::default(), &env, &Overrides::default()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        tokio::spawn(ds24_proxy::run(listener, config, std::future::pending()));
+        Self { proxy, sandbox }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
+    }
+
+    /// POSTs a form to a function through the proxy; returns status and JSON.
+    pub async fn call(&self, function: &str, form: &str) -> (u16, Value) {
+        let response = client()
+            .post(self.url(&format!("/{function}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+/// The arguments of the README's quick-start command, after `--`.
+fn readme_quick_start_args() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a Quick start section");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("the quick start runs `cargo run …`");
+    line.split(" -- ")
+        .nth(1)
+        .expect("`cargo run … -- ARGS`")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_readme_quick_start_runs_the_proxy_on_the_sandbox_and_a_function_answers() {
+    let args = readme_quick_start_args();
+    assert_eq!(args.first().map(String::as_str), Some("serve"), "{args:?}");
+    // The quick start's own command, but on a free port: 7424 may be taken.
+    let proxy = Proxy::start_command(&args, &[]);
+    let response = client()
+        .get(proxy.url("/listProducts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"], "success", "{body}");
+    assert!(
+        !body["data"]["products"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    let ready = client().get(proxy.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn every_sandbox_function_answers_success_through_the_proxy() {
+    let app = SandboxApp::start(sandbox::WRITABLE_KEY).await;
+    let calls = [
+        ("ping", ""),
+        ("getUserInfo", ""),
+        ("listProducts", ""),
+        ("getProduct", "product_id=10001"),
+        (
+            "createProduct",
+            "data[name]=Proxy+Course&data[product_type_id]=1",
+        ),
+        (
+            "updateProduct",
+            "product_id=10005&data[name_intern]=renamed",
+        ),
+        ("deleteProduct", "product_id=10005"),
+        ("listPurchases", "page_size=10"),
+        ("getPurchase", "purchase_id=SBX00001"),
+        ("updatePurchase", "purchase_id=SBX00001&custom=abc"),
+        ("refundPurchase", "purchase_id=SBX00001"),
+        ("listTransactions", ""),
+        ("listInvoices", "purchase_id=SBX00001"),
+        ("listBuyers", ""),
+        ("getBuyer", "buyer_id=50002"),
+        ("updateBuyer", "buyer_id=50002&data[first_name]=J%C3%BCrgen"),
+        ("listVouchers", ""),
+        ("getVoucher", "code=SANDBOX10"),
+        (
+            "createVoucher",
+            "code=PROXY20&first_rate=20&product_ids=10001",
+        ),
+        ("listDeliveries", ""),
+        ("updateDelivery", "delivery_id=80001&data[is_shipped]=Y"),
+        ("listOrderforms", ""),
+    ];
+    for (function, form) in calls {
+        let (status, body) = app.call(function, form).await;
+        assert_eq!(
+            (status, body["result"].as_str()),
+            (200, Some("success")),
+            "{function}: {body}"
+        );
+    }
+    let (_, purchase) = app.call("getPurchase", "purchase_id=SBX00001").await;
+    assert_eq!(purchase["data"]["payment_status"], "refunded", "{purchase}");
+    let recorded = app.sandbox.recorded();
+    assert_eq!(recorded.len(), calls.len() + 1);
+    assert!(
+        recorded
+            .iter()
+            .all(|r| r.headers["x-ds-api-key"] == sandbox::WRITABLE_KEY)
+    );
+}
+
+#[tokio::test]
+async fn sandbox_errors_pass_through_unchanged_in_both_styles() {
+    let app = SandboxApp::start(sandbox::READONLY_KEY).await;
+    for (style, expected_status) in [(ErrorStyle::Http4xx, 403), (ErrorStyle::Http200, 200)] {
+        app.sandbox.set_error_style(style);
+        let (status, body) = app.call("refundPurchase", "purchase_id=SBX00001").await;
+        assert_eq!(status, expected_status, "{style:?}");
+        assert_eq!(body["result"], "error");
+        assert_eq!(body["code"], 5, "{body}");
+    }
+    app.sandbox.set_error_style(ErrorStyle::Http4xx);
+    let (status, body) = app.call("getProduct", "product_id=99999").await;
+    assert_eq!((status, body["code"].as_i64()), (404, Some(4)), "{body}");
+}
