@@ -11,11 +11,13 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > benches/actions.rs \
     && cargo build --release --locked \
     && rm -rf src
 COPY src ./src
 COPY config ./config
+COPY benches ./benches
 # Touch so cargo rebuilds the crate itself over the cached dependencies.
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 

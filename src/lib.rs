@@ -1,6 +1,9 @@
 //! ds24-proxy: a local authenticating proxy for the Digistore24 vendor API.
 //!
 //! Module map:
+//! - [`actions`]: the catalog of every Digistore24 function as a named action (data),
+//!   with schema generation, validation, form encoding and intent ranking.
+//! - [`call`]: calling an action upstream: envelope unwrapping, `all_pages`, NDJSON.
 //! - [`cli`]: the command line (clap) and what each command does.
 //! - [`config`]: layered configuration (defaults < file < env < flags), validated.
 //! - [`credentials`]: credential sources and the [`credentials::ApiKey`] secret type.
@@ -10,6 +13,8 @@
 //! - [`sandbox`]: a local stand-in for the Digistore24 API (offline use and tests).
 //! - [`telemetry`]: tracing subscriber setup.
 
+pub mod actions;
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod credentials;

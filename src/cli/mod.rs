@@ -1,6 +1,12 @@
 //! The command line: argument definitions (clap derive) and dispatch.
 
+mod actions;
+mod local;
+mod request;
 mod serve;
+
+pub use actions::ActionsCommand;
+pub use request::RequestArgs;
 
 use std::path::PathBuf;
 
@@ -22,6 +28,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the sandbox: a local stand-in for the Digistore24 API.
     Sandbox(SandboxArgs),
+    /// The action catalog: list, show and run named actions.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
+    /// One pass-through call from the shell, without a server.
+    Request(RequestArgs),
     /// Check that a running proxy answers `/healthz` (exit 0) or not (exit
     /// 1). For container health checks: the runtime image has no curl.
     Health(HealthArgs),
@@ -77,5 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Sandbox(args) => serve::sandbox(args).await,
         Command::Health(args) => serve::health(&args).await,
+        Command::Actions(command) => actions::run(command).await,
+        Command::Request(args) => request::run(args).await,
     }
 }

@@ -114,10 +114,10 @@ impl Credential {
         let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
         let stamp = (meta.modified().ok(), meta.len());
         let mut cache = self.file_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((mtime, len, key)) = cache.as_ref() {
-            if (*mtime, *len) == stamp {
-                return Ok(key.clone());
-            }
+        if let Some((mtime, len, key)) = cache.as_ref()
+            && (*mtime, *len) == stamp
+        {
+            return Ok(key.clone());
         }
         let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
         let key = ApiKey::parse(&text).map_err(|e| unreadable(e.to_string()))?;

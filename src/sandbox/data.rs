@@ -144,7 +144,7 @@ fn add_purchase(store: &mut Store, i: u64) {
         payment_status: "paid",
         pay_method,
         next_payment_at: subscription.then(|| created_at + payments as i64 * MONTH),
-        tracking_param: if i % 3 == 0 {
+        tracking_param: if i.is_multiple_of(3) {
             "newsletter".to_owned()
         } else {
             String::new()

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::header;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -29,6 +29,16 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/openapi.json", get(routes::openapi::openapi))
+        .route("/actions", get(routes::actions::list_actions))
+        .route(
+            "/actions/{key}",
+            get(routes::actions::show_action).post(routes::actions::call_action),
+        )
+        .route(
+            "/connections/{name}/actions/{key}",
+            post(routes::actions::call_action_on),
+        )
         .fallback(proxy::pass_through)
         .with_state(state.clone());
     // Outermost first: secrets are marked sensitive before anything can log

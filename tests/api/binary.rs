@@ -296,3 +296,53 @@ async fn json_logs_are_one_object_per_line_with_the_request_fields() {
     assert_eq!(finished["span"]["ds24.function"], "listProducts");
     assert_eq!(finished["span"]["ds24.connection"], "main");
 }
+
+#[tokio::test]
+async fn an_ndjson_export_of_100_000_items_streams_in_flat_memory() {
+    use crate::fake_ds24::{GENERATED_PAGE_SIZE, GENERATED_PAGES};
+    let fake = FakeDs24::start().await;
+    let base = fake.base_url();
+    let proxy = Proxy::start(&[], &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)]);
+    let mut response = client()
+        .post(proxy.url("/actions/list-buyers"))
+        .header("accept", "application/x-ndjson")
+        .json(
+            &serde_json::json!({ "page_size": GENERATED_PAGE_SIZE, "max_pages": GENERATED_PAGES }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (mut lines, mut bytes, mut last_id) = (0u64, 0u64, 0u64);
+    let mut partial = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len() as u64;
+        partial.extend_from_slice(&chunk);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            let item: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            let id: u64 = item["id"].as_str().unwrap().parse().unwrap();
+            assert_eq!(id, last_id + 1, "items out of order or missing");
+            last_id = id;
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, GENERATED_PAGE_SIZE * GENERATED_PAGES);
+    assert_eq!(fake.requests().len() as u64, GENERATED_PAGES);
+    let peak = proxy.peak_rss();
+    eprintln!(
+        "NDJSON export: {} MiB streamed, proxy peak RSS {} MiB",
+        bytes >> 20,
+        peak >> 20
+    );
+    assert!(
+        bytes > 36 * 1024 * 1024,
+        "the export should be larger than the memory bound ({bytes} bytes)"
+    );
+    assert!(
+        peak < 30 * 1024 * 1024,
+        "peak RSS {} MiB while streaming {} MiB",
+        peak >> 20,
+        bytes >> 20
+    );
+}

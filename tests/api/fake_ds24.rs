@@ -131,6 +131,9 @@ async fn record(
     if let Some(ms) = header("x-fake-delay-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    if function == "listBuyers" {
+        return generated_page(&parts.uri, &body_page(&seen));
+    }
     let status = header("x-fake-status")
         .and_then(|v| v.parse().ok())
         .unwrap_or(200u16);
@@ -147,6 +150,44 @@ async fn record(
         .header("content-type", "application/json; charset=utf-8")
         .header("x-upstream-says", "hello")
         .header("x-request-id", "upstream-internal-id")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Items per generated page and pages in all: 100 000 buyers, about 45 MB
+/// of NDJSON, enough to show whether the proxy holds a whole export.
+pub const GENERATED_PAGE_SIZE: u64 = 1000;
+pub const GENERATED_PAGES: u64 = 100;
+
+fn body_page(seen: &Arc<Mutex<Vec<Seen>>>) -> String {
+    let seen = seen.lock().unwrap();
+    let last = seen.last().unwrap();
+    form_urlencoded::parse(&last.body)
+        .find(|(k, _)| k == "page_no")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "1".into())
+}
+
+/// A `listBuyers` page generated on the fly, with paging fields.
+fn generated_page(_uri: &http::Uri, page_no: &str) -> Response {
+    let page: u64 = page_no.parse().unwrap_or(1);
+    let mut items = String::with_capacity(GENERATED_PAGE_SIZE as usize * 320);
+    for i in 0..GENERATED_PAGE_SIZE {
+        let id = (page - 1) * GENERATED_PAGE_SIZE + i + 1;
+        if i > 0 {
+            items.push(',');
+        }
+        items.push_str(&format!(
+            r#"{{"id":"{id}","email":"buyer{id}@example.com","first_name":"Buyer","last_name":"Number {id}","street":"Hauptstrasse {id}","city":"Berlin","zipcode":"10115","country":"DE","created_at":"2025-01-01 00:00:00","note":"padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding padding"}}"#
+        ));
+    }
+    let body = format!(
+        r#"{{"api_version":"1.2","result":"success","data":{{"page_no":{page},"page_size":{GENERATED_PAGE_SIZE},"page_count":{GENERATED_PAGES},"item_count":{},"items":[{items}]}}}}"#,
+        GENERATED_PAGE_SIZE * GENERATED_PAGES
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap()
 }

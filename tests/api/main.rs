@@ -1,6 +1,8 @@
 //! One integration-test binary; this file only declares the modules.
 
+mod actions;
 mod binary;
+mod cli;
 mod fake_ds24;
 mod helpers;
 mod operations;

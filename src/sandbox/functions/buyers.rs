@@ -41,15 +41,15 @@ pub(super) fn get(store: &mut Store, call: &Call<'_>) -> Result<Value, ApiError>
 pub(super) fn update(store: &mut Store, call: &Call<'_>) -> Result<Value, ApiError> {
     let id = call.required("buyer_id")?;
     let mut edits = call.edits(UPDATABLE)?;
-    if let Some(email) = edits.get("email").and_then(Value::as_str) {
-        if !email.contains('@') {
-            return Err(ApiError::invalid("email", "not an e-mail address."));
-        }
+    if let Some(email) = edits.get("email").and_then(Value::as_str)
+        && !email.contains('@')
+    {
+        return Err(ApiError::invalid("email", "not an e-mail address."));
     }
-    if let Some(salutation) = edits.get("salutation").and_then(Value::as_str) {
-        if !matches!(salutation, "" | "M" | "F") {
-            return Err(ApiError::invalid("salutation", "expected M, F or empty."));
-        }
+    if let Some(salutation) = edits.get("salutation").and_then(Value::as_str)
+        && !matches!(salutation, "" | "M" | "F")
+    {
+        return Err(ApiError::invalid("salutation", "expected M, F or empty."));
     }
     let position = store
         .buyers

@@ -114,12 +114,12 @@ fn apply_data(delivery: &mut Delivery, data: &Map<String, Value>) -> Result<(), 
         let added = count("data[add_quantity_delivered]", n)?;
         delivery.quantity_delivered = delivery.quantity_delivered.saturating_add(added);
     }
-    if let Some(flag) = field("is_shipped")? {
-        if parse_flag("data[is_shipped]", flag)? {
-            delivery.quantity_delivered = delivery.quantity_delivered.max(delivery.quantity_total);
-            if delivery.kind == "request" || delivery.kind == "in_progress" {
-                delivery.kind = "delivery".to_owned();
-            }
+    if let Some(flag) = field("is_shipped")?
+        && parse_flag("data[is_shipped]", flag)?
+    {
+        delivery.quantity_delivered = delivery.quantity_delivered.max(delivery.quantity_total);
+        if delivery.kind == "request" || delivery.kind == "in_progress" {
+            delivery.kind = "delivery".to_owned();
         }
     }
     Ok(())

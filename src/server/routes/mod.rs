@@ -1,3 +1,5 @@
 //! The proxy's own routes (everything else is pass-through).
 
+pub mod actions;
 pub mod health;
+pub mod openapi;

@@ -1,0 +1,98 @@
+//! Calling a catalog action: the validated input is encoded as Digistore24
+//! expects, POSTed through the same upstream client, connection and key as
+//! the pass-through, and the envelope is unwrapped. Paging lives in [`pages`].
+
+pub mod pages;
+
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, header};
+use serde_json::{Map, Value};
+
+use crate::actions::ActionDef;
+use crate::proxy::{headers::API_KEY, target_url};
+use crate::server::error::ApiError;
+use crate::server::state::{AppState, Connection};
+use crate::upstream::{Ds24Error, Reply, UpstreamRequest, envelope};
+
+/// Largest upstream reply an action reads into memory. An action has to
+/// parse the reply to unwrap it; anything bigger belongs on the streaming
+/// pass-through route (or `all_pages` with NDJSON).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The unwrapped result of one call.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The envelope's `data`.
+    pub data: Value,
+    /// The envelope's `api_version`.
+    pub api_version: Option<String>,
+}
+
+/// Calls `action` once on `conn` with an already validated `input`.
+///
+/// # Errors
+/// `upstream_error` for a Digistore24 error reply, `upstream_unavailable`
+/// when it cannot be reached, `credential_missing` without a key.
+pub async fn call(
+    state: &AppState,
+    conn: &Connection,
+    action: &ActionDef,
+    input: &Map<String, Value>,
+) -> Result<Answer, ApiError> {
+    let form = action.encode_form(input);
+    call_function(state, conn, action.function, form).await
+}
+
+/// POSTs a form body to `function` and unwraps the envelope.
+///
+/// # Errors
+/// As [`call`].
+pub async fn call_function(
+    state: &AppState,
+    conn: &Connection,
+    function: &str,
+    form: String,
+) -> Result<Answer, ApiError> {
+    let key = conn.credential.key()?;
+    let url = target_url(&conn.base_url, function, "", None)?;
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+    );
+    headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(API_KEY, key.header_value());
+    let request = UpstreamRequest {
+        method: Method::POST,
+        url,
+        headers,
+        body: reqwest::Body::from(form),
+    };
+    let response = state.upstream().send(request).await?;
+    let status = response.status().as_u16();
+    let body = read_limited(response).await?;
+    match envelope::parse(status, &body) {
+        Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
+        Reply::Error(e) => Err(e.into()),
+    }
+}
+
+async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
+    let mut body =
+        Vec::with_capacity(response.content_length().unwrap_or(4096).min(1 << 20) as usize);
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::from(crate::upstream::UpstreamError::from_body(&e)))?;
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(Ds24Error {
+                code: None,
+                message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; call the function on the pass-through route, which streams"),
+                http_status: 502,
+            }
+            .into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,98 @@
+//! Running one request through the server's own router in-process, so that
+//! `request` and `actions run` take exactly the code path a client of
+//! `serve` takes (validation, connection choice, key, timeouts, errors).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use tower::ServiceExt;
+
+use crate::config::{self, Overrides, ProcessEnv};
+use crate::server::{self, state::AppState};
+
+/// Options shared by the commands that call Digistore24.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallOptions {
+    /// Connection to use (default `main`).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    /// Configuration file (default: config/default.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// A reply, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: bytes::Bytes,
+}
+
+/// Sends `request` through the router built from the configuration.
+///
+/// # Errors
+/// A configuration error, or a body that could not be read.
+pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::Result<Reply> {
+    let overrides = Overrides {
+        config_file: options.config.clone(),
+        ..Overrides::default()
+    };
+    let config = config::load(&ProcessEnv, &overrides)?;
+    crate::telemetry::init_cli(config.log_format);
+    if let Some(name) = &options.connection {
+        request.headers_mut().insert(
+            crate::proxy::headers::CONNECTION_CHOICE,
+            name.parse().context("--connection must be a plain name")?,
+        );
+    }
+    let state = AppState::new(config)?;
+    let response = server::router(state)
+        .oneshot(request)
+        .await
+        .context("the request failed inside the proxy")?;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .context("reading the reply")?;
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Prints an error reply's message on stderr and fails, or passes a
+/// successful reply on.
+///
+/// # Errors
+/// For any status of 400 or more.
+pub fn check(reply: Reply) -> anyhow::Result<Reply> {
+    if reply.status.as_u16() < 400 {
+        return Ok(reply);
+    }
+    let detail = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| {
+            let error = v.get("error")?;
+            Some(format!(
+                "{} ({}): {}",
+                error.get("type")?.as_str()?,
+                reply.status,
+                error.get("message")?.as_str()?
+            ))
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "HTTP {}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            )
+        });
+    anyhow::bail!("{detail}")
+}

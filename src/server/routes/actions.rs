@@ -1,0 +1,179 @@
+//! `GET /actions`, `GET /actions/{key}`, `POST /actions/{key}`: the action
+//! catalog over HTTP. The `/connections/{name}/actions/{key}` form chooses
+//! the connection by path, like the pass-through prefix.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::actions::{self, ActionDef};
+use crate::call::{self, pages};
+use crate::server::error::{ApiError, ErrorKind};
+use crate::server::middleware::request_id;
+use crate::server::state::AppState;
+
+/// Largest action input (DESIGN.md: 1 MiB).
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+
+/// `?intent=…`
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    intent: Option<String>,
+}
+
+/// The listing entry of one action.
+pub fn describe(action: &ActionDef) -> Value {
+    json!({
+        "key": action.key,
+        "function": action.function,
+        "summary": action.summary,
+        "tag": action.tag,
+        "effect": action.effect,
+        "paged": action.is_paged(),
+        "input_schema": action.input_schema(),
+    })
+}
+
+/// `GET /actions[?intent=TEXT]`: all actions, or those relevant to the
+/// intent, best first.
+pub async fn list_actions(Query(query): Query<ListQuery>) -> Json<Value> {
+    let listed: Vec<Value> = match query
+        .intent
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(intent) => actions::rank(intent)
+            .into_iter()
+            .map(|(a, score)| {
+                let mut entry = describe(a);
+                entry["score"] = json!((f64::from(score) * 1000.0).round() / 1000.0);
+                entry
+            })
+            .collect(),
+        None => actions::CATALOG.iter().map(describe).collect(),
+    };
+    Json(json!({ "actions": listed }))
+}
+
+/// `GET /actions/{key}`
+pub async fn show_action(Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(describe(lookup(&key)?)))
+}
+
+/// `POST /actions/{key}`
+pub async fn call_action(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    run(state, None, key, req).await
+}
+
+/// `POST /connections/{name}/actions/{key}`
+pub async fn call_action_on(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    run(state, Some(name), key, req).await
+}
+
+fn lookup(key: &str) -> Result<&'static ActionDef, ApiError> {
+    actions::find(key).ok_or_else(|| {
+        let suggestions = actions::suggest(key, 5);
+        let hint = suggestions
+            .first()
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        ApiError::new(
+            ErrorKind::UnknownAction,
+            format!(
+                "there is no action `{}`{hint} GET /actions lists them all",
+                key.chars().take(64).collect::<String>()
+            ),
+        )
+        .with("suggestions", json!(suggestions))
+    })
+}
+
+async fn run(
+    state: AppState,
+    path_connection: Option<String>,
+    key: String,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let id: Arc<str> = request_id(&req).into();
+    let action = lookup(&key)?;
+    let (parts, body) = req.into_parts();
+    let conn = state.choose_connection(path_connection.as_deref(), &parts.headers)?;
+    let span = tracing::Span::current();
+    span.record("ds24.connection", conn.name.as_str());
+    span.record("ds24.function", action.function);
+
+    let input = read_input(body).await?;
+    action.validate(&input).map_err(|errors| {
+        ApiError::new(ErrorKind::ValidationFailed, format!("the input of `{}` is not valid: fix the listed fields (GET /actions/{} shows the schema)", action.key, action.key))
+            .with("errors", json!(errors))
+    })?;
+
+    let mut meta = json!({
+        "action": action.key,
+        "function": action.function,
+        "connection": conn.name,
+        "request_id": &*id,
+    });
+    let wants_all = input
+        .get("all_pages")
+        .is_some_and(|v| v == &Value::Bool(true));
+    let wants_ndjson = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"));
+    if action.is_paged() && wants_ndjson {
+        let walk = pages::Walk::new(action, input);
+        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, id).await?;
+        let mut response = Response::new(Body::from_stream(stream));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        return Ok(response);
+    }
+    let (data, api_version) = if action.is_paged() && wants_all {
+        let mut walk = pages::Walk::new(action, input);
+        let collected = pages::collect(&state, &conn.name, &mut walk).await?;
+        meta["paging"] = walk.meta();
+        collected
+    } else {
+        let answer = call::call(&state, conn, action, &input).await?;
+        (answer.data, answer.api_version)
+    };
+    meta["api_version"] = json!(api_version);
+    Ok(Json(json!({ "data": data, "meta": meta })).into_response())
+}
+
+async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_INPUT_BYTES).await.map_err(|_| {
+        ApiError::new(ErrorKind::PayloadTooLarge, format!("an action input may be at most {MAX_INPUT_BYTES} bytes; send large data through the pass-through route"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "the input must be a JSON object, e.g. {\"product_id\": \"123\"}",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the input is not valid JSON: {e}"
+        ))),
+    }
+}
