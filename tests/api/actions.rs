@@ -534,3 +534,51 @@ async fn openapi_json_parses_and_lists_every_action() {
         assert!(op["requestBody"]["content"]["application/json"]["schema"].is_object());
     }
 }
+
+#[tokio::test]
+async fn sandbox_data_stays_consistent_across_action_calls() {
+    let app = SandboxApp::start(sandbox::WRITABLE_KEY).await;
+    let (_, created) = app
+        .action(
+            "create-product",
+            &json!({"data": {"name_de": "Neuer Kurs", "product_type_id": 1}}),
+        )
+        .await;
+    let id = created["data"]["product_id"].as_str().unwrap().to_owned();
+    let (status, fetched) = app.action("get-product", &json!({"product_id": id})).await;
+    assert_eq!(status, 200, "{fetched}");
+    let (_, _) = app
+        .action(
+            "update-product",
+            &json!({"product_id": id, "data": {"name_intern": "intern-7"}}),
+        )
+        .await;
+    let (_, fetched) = app.action("get-product", &json!({"product_id": id})).await;
+    assert_eq!(
+        fetched["data"]["product"]["name_intern"], "intern-7",
+        "{fetched}"
+    );
+    let (status, _) = app
+        .action("delete-product", &json!({"product_id": id}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, gone) = app.action("get-product", &json!({"product_id": id})).await;
+    assert_eq!(
+        (status, gone["error"]["upstream"]["code"].as_i64()),
+        (404, Some(4)),
+        "{gone}"
+    );
+
+    let (status, _) = app
+        .action("refund-purchase", &json!({"purchase_id": "SBX00001"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, purchase) = app
+        .action("get-purchase", &json!({"purchase_id": "SBX00001"}))
+        .await;
+    assert_eq!(purchase["data"]["payment_status"], "refunded", "{purchase}");
+    let (status, again) = app
+        .action("refund-purchase", &json!({"purchase_id": "SBX00001"}))
+        .await;
+    assert_eq!(status, 400, "a second refund must be refused: {again}");
+}
