@@ -11,6 +11,7 @@
 //! - [`proxy`]: the pass-through route: path normalisation, header rules, streaming.
 //! - [`server`]: router, serve loop with drain, state, error rendering, middleware.
 //! - [`sandbox`]: a local stand-in for the Digistore24 API (offline use and tests).
+//! - [`store`]: the embedded SQLite store: encrypted secrets and connection state.
 //! - [`telemetry`]: tracing subscriber setup.
 
 pub mod actions;
@@ -21,6 +22,7 @@ pub mod credentials;
 pub mod proxy;
 pub mod sandbox;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
 

@@ -9,10 +9,11 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Map, Value};
 
 use crate::actions::ActionDef;
-use crate::proxy::{headers::API_KEY, target_url};
+use crate::proxy::exchange::{self, OutBody, ReplyBody};
+use crate::proxy::target_url;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, Connection};
-use crate::upstream::{Ds24Error, Reply, UpstreamRequest, envelope};
+use crate::upstream::{Ds24Error, Reply, envelope};
 
 /// Largest upstream reply an action reads into memory. An action has to
 /// parse the reply to unwrap it; anything bigger belongs on the streaming
@@ -53,7 +54,6 @@ pub async fn call_function(
     function: &str,
     form: String,
 ) -> Result<Answer, ApiError> {
-    let key = conn.credential.key()?;
     let url = target_url(&conn.base_url, function, "", None)?;
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
@@ -61,16 +61,20 @@ pub async fn call_function(
         HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
     );
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    headers.insert(API_KEY, key.header_value());
-    let request = UpstreamRequest {
-        method: Method::POST,
+    let exchange = exchange::send(
+        state,
+        conn,
+        Method::POST,
         url,
         headers,
-        body: reqwest::Body::from(form),
+        OutBody::Buffered(form.into()),
+    )
+    .await?;
+    let status = exchange.status.as_u16();
+    let body = match exchange.body {
+        ReplyBody::Read(bytes) => bytes.to_vec(),
+        ReplyBody::Streaming(response) => read_limited(response).await?,
     };
-    let response = state.upstream().send(request).await?;
-    let status = response.status().as_u16();
-    let body = read_limited(response).await?;
     match envelope::parse(status, &body) {
         Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
         Reply::Error(e) => Err(e.into()),

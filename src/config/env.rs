@@ -18,6 +18,8 @@ pub mod vars {
     pub const TOKEN: &str = "DS24_PROXY_TOKEN";
     /// Directory of the store.
     pub const DATA_DIR: &str = "DS24_PROXY_DATA_DIR";
+    /// Key that encrypts secrets at rest (64 hex characters or base64 of 32 bytes).
+    pub const MASTER_KEY: &str = "DS24_PROXY_MASTER_KEY";
     /// `text` or `json`.
     pub const LOG_FORMAT: &str = "DS24_PROXY_LOG_FORMAT";
 }

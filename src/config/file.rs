@@ -25,6 +25,14 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 120;
 /// Idle pooled upstream connections are closed after this time.
 pub const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 90;
+/// Request bodies up to this size are held so that a request can be sent
+/// again after its key was rejected and renewed; larger ones stream once.
+pub const DEFAULT_REPLAY_MAX_BYTES: u64 = 1024 * 1024;
+/// A credential with an expiry is renewed this long (plus up to a fifth of
+/// it as jitter) before it expires.
+pub const DEFAULT_RENEW_MARGIN_SECS: u64 = 60;
+/// How long a `command` credential source may run.
+pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 10;
 /// The connection used when a request names none.
 pub const DEFAULT_CONNECTION: &str = "main";
 
@@ -64,6 +72,8 @@ pub struct RawUpstream {
     pub connect_timeout_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
     pub pool_idle_timeout_secs: Option<u64>,
+    pub replay_max_bytes: Option<u64>,
+    pub renew_margin_secs: Option<u64>,
 }
 
 /// `[store]`
@@ -98,4 +108,27 @@ pub enum RawCredential {
     Env { var: String },
     /// Read from a file (a mounted secret); re-read when it changes.
     File { path: String },
+    /// A program that prints `{"api_key": "…", "expires_at": "RFC3339"?}`.
+    Command {
+        command: Vec<String>,
+        timeout_secs: Option<u64>,
+    },
+    /// Obtained by `ds24-proxy connect`, kept encrypted in the store.
+    Stored,
+    /// An OAuth2 token endpoint (refresh-token or client-credentials grant).
+    Oauth2 {
+        token_url: String,
+        /// `refresh_token` (default) or `client_credentials`.
+        grant: Option<String>,
+        client_id: String,
+        /// Environment variable holding the client secret.
+        client_secret_env: Option<String>,
+        /// Environment variable holding the first refresh token.
+        refresh_token_env: Option<String>,
+        scope: Option<String>,
+        /// Header the token goes into (default `X-DS-API-KEY`).
+        header: Option<String>,
+        /// Text before the token in that header (e.g. `Bearer `).
+        header_prefix: Option<String>,
+    },
 }

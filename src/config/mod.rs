@@ -2,6 +2,7 @@
 //! command-line flags, then validated into a [`Config`] in one step so that a
 //! bad setting stops the start with a message naming the key and the fix.
 
+mod credential;
 mod env;
 mod error;
 mod file;
@@ -42,6 +43,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `log.format` / `DS24_PROXY_LOG_FORMAT` / `--log-format`.
     pub log_format: LogFormat,
+    /// `upstream.replay_max_bytes`; default 1 MiB.
+    pub replay_max_bytes: u64,
+    /// `upstream.renew_margin_secs`; default 60 s.
+    pub renew_margin: Duration,
+    /// `DS24_PROXY_MASTER_KEY`: encrypts the store; when unset, a key file in
+    /// the data directory is used (created on first use).
+    pub master_key: Option<secrecy::SecretString>,
     /// `[connections.NAME]`; always contains `main`.
     pub connections: BTreeMap<String, ConnectionConfig>,
 }
@@ -66,6 +74,11 @@ pub struct ConnectionConfig {
     pub base_url: Url,
     /// Where its key comes from.
     pub credential: CredentialSource,
+    /// The header the key goes into (`X-DS-API-KEY`, or another for
+    /// brokered tokens).
+    pub auth_header: http::HeaderName,
+    /// Text before the key in that header (`Bearer ` for some brokers).
+    pub auth_prefix: String,
 }
 
 /// An inbound bearer token. Compared in constant time; never logged.
@@ -168,9 +181,13 @@ impl Config {
                 name: DEFAULT_CONNECTION.to_owned(),
                 base_url: base_url.clone(),
                 credential: CredentialSource::Missing,
+                auth_header: crate::proxy::headers::API_KEY,
+                auth_prefix: String::new(),
             });
         main.base_url = base_url;
         main.credential = CredentialSource::Static(key);
+        main.auth_header = crate::proxy::headers::API_KEY;
+        main.auth_prefix = String::new();
     }
 }
 

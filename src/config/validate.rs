@@ -9,12 +9,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use super::file::{self, RawConfig, RawConnection, RawCredential};
+use super::file::{self, RawConfig, RawConnection};
 use super::{
     Config, ConfigError, ConnectionConfig, Env, InboundToken, LogFormat, Overrides, UpstreamConfig,
     vars,
 };
-use crate::credentials::{ApiKey, CredentialSource};
 
 pub(super) fn validate(
     raw: RawConfig,
@@ -109,6 +108,17 @@ pub(super) fn validate(
     };
 
     let connections = connections(raw.connections, &base_url, env)?;
+    let replay_max_bytes = positive(
+        raw.upstream.replay_max_bytes,
+        file::DEFAULT_REPLAY_MAX_BYTES,
+        "upstream.replay_max_bytes",
+    )?;
+    let renew_margin = secs(
+        raw.upstream.renew_margin_secs,
+        file::DEFAULT_RENEW_MARGIN_SECS,
+        "upstream.renew_margin_secs",
+    )?;
+    let master_key = env.var(vars::MASTER_KEY).map(SecretString::from);
 
     Ok(Config {
         listen,
@@ -128,6 +138,9 @@ pub(super) fn validate(
             "server.max_body_bytes",
         )?,
         tokens,
+        replay_max_bytes,
+        renew_margin,
+        master_key,
         upstream,
         data_dir,
         log_format,
@@ -249,92 +262,20 @@ fn connections(
             Some(v) => base_url(&format!("{prefix}.base_url"), v)?,
             None => default_base.clone(),
         };
-        let credential = credential(&name, conn.credential, env)?;
+        let (credential, auth_header, auth_prefix) =
+            super::credential::credential(&name, conn.credential, env)?;
         out.insert(
             name.clone(),
             ConnectionConfig {
                 name,
                 base_url,
                 credential,
+                auth_header,
+                auth_prefix,
             },
         );
     }
     Ok(out)
-}
-
-fn credential(
-    name: &str,
-    raw: Option<RawCredential>,
-    env: &dyn Env,
-) -> Result<CredentialSource, ConfigError> {
-    let key_err = |key: String, e: crate::credentials::KeyFormatError, fix: &str| {
-        ConfigError::new(key, format!("the API key is unusable: {e}"), fix.to_owned())
-    };
-    // `main` also takes its key from DS24_API_KEY / DS24_API_KEY_FILE, which
-    // override the file (environment beats file).
-    if name == file::DEFAULT_CONNECTION {
-        match (env.var(vars::API_KEY), env.var(vars::API_KEY_FILE)) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    format!("{} and {}", vars::API_KEY, vars::API_KEY_FILE),
-                    "both are set, so it is unclear which key `main` should use",
-                    format!(
-                        "unset one of them (prefer {} for a mounted secret)",
-                        vars::API_KEY_FILE
-                    ),
-                ));
-            }
-            (Some(v), None) => {
-                let key = ApiKey::parse(&v).map_err(|e| key_err(vars::API_KEY.into(), e, "set it to the key shown in Digistore24 (Settings → Account access → API keys)"))?;
-                return Ok(CredentialSource::Env {
-                    var: vars::API_KEY.to_owned(),
-                    key,
-                });
-            }
-            (None, Some(path)) => return file_source(vars::API_KEY_FILE, &path),
-            (None, None) => {}
-        }
-    }
-    match raw {
-        None => Ok(CredentialSource::Missing),
-        Some(RawCredential::Env { var }) => {
-            let key_name = format!("connections.{name}.credential.var");
-            let value = env.var(&var).ok_or_else(|| {
-                ConfigError::new(
-                    &key_name,
-                    format!("the environment variable {var} is not set"),
-                    format!(
-                        "export {var}=<api key> before starting, or change the credential source"
-                    ),
-                )
-            })?;
-            let key = ApiKey::parse(&value)
-                .map_err(|e| key_err(var.clone(), e, "set it to the key shown in Digistore24"))?;
-            Ok(CredentialSource::Env { var, key })
-        }
-        Some(RawCredential::File { path }) => {
-            file_source(&format!("connections.{name}.credential.path"), &path)
-        }
-    }
-}
-
-fn file_source(key: &str, path: &str) -> Result<CredentialSource, ConfigError> {
-    let path = PathBuf::from(path);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => match ApiKey::parse(&text) {
-            Ok(_) => Ok(CredentialSource::File { path }),
-            Err(e) => Err(ConfigError::new(
-                key,
-                format!("the file {} holds no usable API key: {e}", path.display()),
-                "write the key alone into the file",
-            )),
-        },
-        Err(e) => Err(ConfigError::new(
-            key,
-            format!("cannot read {}: {e}", path.display()),
-            "point it at a readable file that holds the key",
-        )),
-    }
 }
 
 fn default_data_dir(env: &dyn Env) -> PathBuf {

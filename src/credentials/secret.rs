@@ -51,6 +51,19 @@ impl ApiKey {
         })
     }
 
+    /// Wraps a secret read from the store.
+    ///
+    /// # Errors
+    /// As [`ApiKey::parse`].
+    pub fn from_secret(secret: &SecretString) -> Result<Self, KeyFormatError> {
+        Self::parse(secret.expose_secret())
+    }
+
+    /// The key as a [`SecretString`], for writing it to the store.
+    pub fn to_secret(&self) -> SecretString {
+        self.secret.clone()
+    }
+
     /// The key id (digits before the dash), if the key has the usual shape.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
@@ -63,6 +76,24 @@ impl ApiKey {
             .expect("parse() admits only visible ASCII, which is a valid header value");
         value.set_sensitive(true);
         value
+    }
+
+    /// The value for a header that carries the key after a fixed prefix
+    /// (`Authorization: Bearer <token>` for brokered tokens), marked sensitive.
+    pub fn header_value_with_prefix(&self, prefix: &str) -> HeaderValue {
+        if prefix.is_empty() {
+            return self.header_value();
+        }
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.secret.expose_secret()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+
+    /// The raw key, for the form body of an OAuth2 token request (the one
+    /// place besides the header where a secret has to leave the process).
+    pub(crate) fn expose_for_form(&self) -> &str {
+        self.secret.expose_secret()
     }
 
     /// Compares two keys without exposing either (used to tell whether a

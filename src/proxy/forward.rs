@@ -12,10 +12,10 @@ use futures_util::StreamExt;
 use http::{HeaderValue, Method, header};
 use url::Url;
 
+use super::exchange::{self, Exchange, OutBody, ReplyBody};
 use super::{headers, path};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::AppState;
-use crate::upstream::UpstreamRequest;
 
 /// Handler for every path the router does not claim.
 pub async fn pass_through(
@@ -42,7 +42,6 @@ pub async fn pass_through(
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", target.function);
 
-    let key = conn.credential.key()?;
     let url = target_url(
         &conn.base_url,
         target.function,
@@ -61,7 +60,6 @@ pub async fn pass_through(
     let has_body =
         declared.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
     let mut headers = headers::for_upstream(parts.headers);
-    headers.insert(headers::API_KEY, key.header_value());
     // Digistore24's front server answers 411 to a body-less POST without
     // Content-Length (API-FACTS §1), so say 0 explicitly.
     if !has_body
@@ -72,25 +70,28 @@ pub async fn pass_through(
     {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
+    // A body small enough is held so that it can be replayed once if the
+    // key is rejected and renewed; a larger one streams and is sent once.
     let tripped = Arc::new(AtomicBool::new(false));
-    let body = if has_body {
-        limited(body, max, tripped.clone())
-    } else {
-        reqwest::Body::from(bytes::Bytes::new())
+    let body = match declared {
+        _ if !has_body => OutBody::Empty,
+        Some(n) if n <= state.config().replay_max_bytes => {
+            let bytes = axum::body::to_bytes(body, n as usize).await.map_err(|_| {
+                ApiError::bad_request(
+                    "the request body ended early or was longer than its Content-Length",
+                )
+            })?;
+            OutBody::Buffered(bytes)
+        }
+        _ => OutBody::Streaming(limited(body, max, tripped.clone())),
     };
 
-    let request = UpstreamRequest {
-        method: parts.method,
-        url,
-        headers,
-        body,
-    };
-    let response = match state.upstream().send(request).await {
-        Ok(r) => r,
+    let exchange = match exchange::send(&state, conn, parts.method, url, headers, body).await {
+        Ok(e) => e,
         Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
-    Ok(into_client_response(response))
+    Ok(into_client_response(exchange))
 }
 
 /// `{base}/{function}{rest}?{query}`, checked to stay under `base`.
@@ -155,11 +156,13 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-fn into_client_response(mut upstream: reqwest::Response) -> Response {
-    let status = upstream.status();
-    let headers = headers::for_client(std::mem::take(upstream.headers_mut()));
-    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+fn into_client_response(exchange: Exchange) -> Response {
+    let body = match exchange.body {
+        ReplyBody::Read(bytes) => Body::from(bytes),
+        ReplyBody::Streaming(upstream) => Body::from_stream(upstream.bytes_stream()),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = exchange.status;
+    *response.headers_mut() = headers::for_client(exchange.headers);
     response
 }

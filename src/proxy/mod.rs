@@ -2,6 +2,7 @@
 //! to `{base_url}/{function}[/…]` on the chosen connection, with the stored
 //! key injected and bodies streamed both ways.
 
+pub mod exchange;
 mod forward;
 pub mod headers;
 pub mod path;

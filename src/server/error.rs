@@ -192,18 +192,27 @@ impl From<CredentialError> for ApiError {
                 ApiError::new(
                     ErrorKind::CredentialMissing,
                     format!(
-                        "{e}: set DS24_API_KEY or DS24_API_KEY_FILE, or start with --sandbox to try the proxy without an account"
+                        "{e}: set DS24_API_KEY or DS24_API_KEY_FILE, run `ds24-proxy connect`, or start with --sandbox to try the proxy without an account"
                     ),
                 )
             }
             CredentialError::Missing { connection } => ApiError::new(
                 ErrorKind::CredentialMissing,
-                format!("{e}: add a [connections.{connection}.credential] section to the config"),
+                format!(
+                    "{e}: add a [connections.{connection}.credential] section to the config, or run `ds24-proxy connect --name {connection}`"
+                ),
             ),
-            CredentialError::Unreadable { .. } => ApiError::new(
-                ErrorKind::CredentialMissing,
-                format!("{e}; fix the file or its permissions"),
-            ),
+            CredentialError::Source { .. } => {
+                ApiError::new(ErrorKind::CredentialMissing, e.to_string())
+            }
+            CredentialError::Rejected { .. } => {
+                ApiError::new(ErrorKind::CredentialRejected, e.to_string())
+            }
+            // The key is fine now; only this request has to be sent again.
+            CredentialError::RenewedNotReplayable { .. } => {
+                ApiError::new(ErrorKind::CredentialRejected, e.to_string())
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     }
 }

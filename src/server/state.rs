@@ -7,8 +7,10 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::config::Config;
-use crate::credentials::Credential;
+use crate::credentials::source::SourceContext;
+use crate::credentials::{Clock, Credential, CredentialSource, SystemClock};
 use crate::server::error::{ApiError, ErrorKind};
+use crate::store::{SqliteStore, Store};
 use crate::upstream::Upstream;
 
 /// State shared by every request.
@@ -22,6 +24,7 @@ struct Inner {
     config: Config,
     connections: HashMap<String, Connection>,
     upstream: Upstream,
+    store: Option<Arc<dyn Store>>,
 }
 
 /// A configured connection, ready to be used.
@@ -41,15 +44,40 @@ impl AppState {
     /// # Errors
     /// When the upstream HTTP client cannot be built (TLS setup).
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        Self::with_clock(config, &(Arc::new(SystemClock) as Arc<dyn Clock>))
+    }
+
+    /// Like [`AppState::new`] with an injected clock (tests move it by hand).
+    ///
+    /// # Errors
+    /// When the upstream client or the store cannot be set up.
+    pub fn with_clock(mut config: Config, clock: &Arc<dyn Clock>) -> anyhow::Result<Self> {
         let upstream = Upstream::new(&config.upstream)?;
+        let store = open_store(&config)?;
+        if let Some(store) = &store {
+            adopt_stored_connections(&mut config, store.as_ref())?;
+        }
         let connections = config
             .connections
             .values()
             .map(|c| {
+                let ctx = SourceContext {
+                    connection: c.name.clone(),
+                    store: store.clone(),
+                    http: upstream.client().clone(),
+                    clock: clock.clone(),
+                };
+                let credential = Credential::new(
+                    c.credential.clone(),
+                    ctx,
+                    config.renew_margin,
+                    c.auth_header.clone(),
+                    c.auth_prefix.clone(),
+                );
                 let conn = Connection {
                     name: c.name.clone(),
                     base_url: c.base_url.clone(),
-                    credential: Credential::new(&c.name, c.credential.clone()),
+                    credential,
                 };
                 (c.name.clone(), conn)
             })
@@ -59,8 +87,14 @@ impl AppState {
                 config,
                 connections,
                 upstream,
+                store,
             }),
         })
+    }
+
+    /// The store, when one is open.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.store.as_ref()
     }
 
     /// The configuration.
@@ -121,4 +155,64 @@ impl AppState {
             )
         })
     }
+}
+
+/// Opens the store when a connection keeps its secret there, or when one
+/// already exists (connections made with `ds24-proxy connect`). A proxy
+/// that only uses `env` or `file` keys never creates a data directory.
+///
+/// # Errors
+/// When a store is needed but cannot be opened.
+pub fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let needed = config
+        .connections
+        .values()
+        .any(|c| c.credential.needs_store());
+    let exists = config.data_dir.join(crate::store::DB_FILE).exists();
+    if !needed && !exists {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the store in {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    Ok(Some(Arc::new(store)))
+}
+
+/// Connections stored by `connect` but not in the configuration join it
+/// with a `stored` source; so does `main` when it has no other source.
+fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::Result<()> {
+    let default_base = config
+        .connections
+        .get(crate::config::DEFAULT_CONNECTION)
+        .map(|c| c.base_url.clone());
+    for state in store.states()? {
+        if state.source_kind != "stored" {
+            continue;
+        }
+        match config.connections.get_mut(&state.connection) {
+            Some(c) if matches!(c.credential, CredentialSource::Missing) => {
+                c.credential = CredentialSource::Stored;
+            }
+            Some(_) => {}
+            None => {
+                let Some(base_url) = default_base.clone() else {
+                    continue;
+                };
+                config.connections.insert(
+                    state.connection.clone(),
+                    crate::config::ConnectionConfig {
+                        name: state.connection.clone(),
+                        base_url,
+                        credential: CredentialSource::Stored,
+                        auth_header: crate::proxy::headers::API_KEY,
+                        auth_prefix: String::new(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ mod error;
 use std::time::Duration;
 
 pub use envelope::{Ds24Error, Reply, codes};
-pub use error::UpstreamError;
+pub use error::{UpstreamError, chain as error_chain};
 use http::{HeaderMap, Method};
 use url::Url;
 
@@ -58,6 +58,11 @@ impl Upstream {
             client,
             request_timeout: config.request_timeout,
         })
+    }
+
+    /// The underlying client (token endpoints reuse its pool and TLS setup).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Sends `request` and returns the response as soon as its head arrived;

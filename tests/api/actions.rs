@@ -339,7 +339,6 @@ async fn digistore24_errors_become_upstream_error_with_a_fitting_status_in_both_
                 403,
                 5,
             ),
-            (bad_key.action("list-products", &json!({})).await, 401, 2),
             (
                 writable
                     .action("refund-purchase", &json!({"purchase_id": "SBX00002"}))

@@ -143,8 +143,8 @@ async fn the_upstream_status_headers_and_body_come_back_unchanged_including_erro
     let app = spawn_app().await;
     for (status, error) in [
         ("200", None),
-        ("200", Some("2")),
-        ("401", Some("2")),
+        ("200", Some("4")),
+        ("403", Some("5")),
         ("404", Some("4")),
         ("503", None),
     ] {

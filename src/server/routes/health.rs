@@ -20,7 +20,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut connections = Map::new();
     let mut ready = true;
     for conn in state.connections() {
-        let entry = match conn.credential.key() {
+        let attention = conn.credential.status();
+        let entry = match conn.credential.key().await {
+            Ok(_) if attention.needs_attention => {
+                ready = false;
+                json!({ "state": "needs_attention", "source": conn.credential.source().kind(), "reason": attention.last_error })
+            }
             Ok(_) => json!({ "state": "ok", "source": conn.credential.source().kind() }),
             Err(e) => {
                 ready = false;
