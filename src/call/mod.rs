@@ -2,6 +2,7 @@
 //! expects, POSTed through the same upstream client, connection and key as
 //! the pass-through, and the envelope is unwrapped. Paging lives in [`pages`].
 
+pub mod direct;
 pub mod pages;
 
 use futures_util::StreamExt;

@@ -1,11 +1,15 @@
 //! The command line: argument definitions (clap derive) and dispatch.
 
 mod actions;
+mod connect;
+mod connections;
 mod local;
 mod request;
 mod serve;
 
 pub use actions::ActionsCommand;
+pub use connect::ConnectArgs;
+pub use connections::ConnectionsCommand;
 pub use request::RequestArgs;
 
 use std::path::PathBuf;
@@ -28,6 +32,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the sandbox: a local stand-in for the Digistore24 API.
     Sandbox(SandboxArgs),
+    /// Get a key with the developer-key flow (or from stdin), verify it and
+    /// store it encrypted.
+    Connect(ConnectArgs),
+    /// Manage connections; never prints a secret.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// The action catalog: list, show and run named actions.
     #[command(subcommand)]
     Actions(ActionsCommand),
@@ -89,6 +99,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => serve::sandbox(args).await,
         Command::Health(args) => serve::health(&args).await,
         Command::Actions(command) => actions::run(command).await,
+        Command::Connect(args) => connect::run(args).await,
+        Command::Connections(command) => connections::run(command).await,
         Command::Request(args) => request::run(args).await,
     }
 }

@@ -148,3 +148,6 @@ pub enum CredentialError {
         connection: String,
     },
 }
+
+#[cfg(test)]
+mod tests;

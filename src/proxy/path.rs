@@ -59,7 +59,7 @@ pub fn parse(path: &str) -> Result<Target<'_>, PathError> {
     }
     let mut connection = None;
     if segments.first() == Some(&"connections") {
-        if segments.len() < 3 || !is_name(segments[1]) {
+        if segments.len() < 3 || !is_connection_name(segments[1]) {
             return Err(PathError::BadConnection);
         }
         connection = Some(segments[1]);
@@ -99,7 +99,8 @@ pub fn is_function(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn is_name(s: &str) -> bool {
+/// A connection name: letters, digits, `-` and `_`, at most 64.
+pub fn is_connection_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(routes::openapi::openapi))
+        .route("/connections", get(routes::connections::list_connections))
         .route("/actions", get(routes::actions::list_actions))
         .route(
             "/actions/{key}",

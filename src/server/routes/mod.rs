@@ -1,5 +1,6 @@
 //! The proxy's own routes (everything else is pass-through).
 
 pub mod actions;
+pub mod connections;
 pub mod health;
 pub mod openapi;
