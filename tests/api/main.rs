@@ -3,6 +3,7 @@
 mod actions;
 mod binary;
 mod cli;
+mod credentials;
 mod fake_ds24;
 mod helpers;
 mod operations;

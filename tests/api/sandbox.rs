@@ -19,6 +19,12 @@ pub struct SandboxApp {
 
 impl SandboxApp {
     pub async fn start(key: &str) -> Self {
+        Self::start_with("", &[("DS24_API_KEY", key)]).await
+    }
+
+    /// A proxy configured by `toml` and `env` (plus `DS24_BASE_URL`
+    /// pointing at a fresh sandbox).
+    pub async fn start_with(toml: &str, env: &[(&str, &str)]) -> Self {
         let sandbox = Sandbox::new(SandboxOptions::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/call", listener.local_addr().unwrap());
@@ -27,16 +33,37 @@ impl SandboxApp {
             sandbox.clone(),
             std::future::pending(),
         ));
-        let env: HashMap<String, String> = HashMap::from([
-            ("DS24_API_KEY".into(), key.into()),
-            ("DS24_BASE_URL".into(), base),
-        ]);
-        let config =
-            config::from_parts(config::RawConfig::default(), &env, &Overrides::default()).unwrap();
+        let mut vars: HashMap<String, String> = HashMap::from([("DS24_BASE_URL".into(), base)]);
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let config = config::from_parts(
+            config::parse_toml(toml, "test.toml").unwrap(),
+            &vars,
+            &Overrides::default(),
+        )
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
         tokio::spawn(ds24_proxy::run(listener, config, std::future::pending()));
         Self { proxy, sandbox }
+    }
+
+    /// `GET /connections`, the entry of `name`.
+    pub async fn connection(&self, name: &str) -> Value {
+        let all: Value = client()
+            .get(self.url("/connections"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        all["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     pub fn url(&self, path: &str) -> String {
