@@ -65,6 +65,7 @@ pub async fn call_function(
     let exchange = exchange::send(
         state,
         conn,
+        function,
         Method::POST,
         url,
         headers,
@@ -94,6 +95,7 @@ async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, ApiError> 
                 code: None,
                 message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; call the function on the pass-through route, which streams"),
                 http_status: 502,
+                not_an_envelope: true,
             }
             .into());
         }

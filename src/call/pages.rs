@@ -19,8 +19,8 @@ pub const DEFAULT_MAX_PAGES: u64 = 100;
 /// The items of one page and whether more pages follow.
 struct Page {
     items: Vec<Value>,
-    page_no: u64,
-    page_count: u64,
+    page_no: Option<u64>,
+    page_count: Option<u64>,
     rest: Map<String, Value>,
     api_version: Option<String>,
 }
@@ -33,6 +33,7 @@ pub struct Walk {
     next_page: u64,
     max_pages: u64,
     fetched: u64,
+    largest_page: u64,
     done: bool,
 }
 
@@ -57,6 +58,7 @@ impl Walk {
             next_page,
             max_pages,
             fetched: 0,
+            largest_page: 0,
             done: false,
         }
     }
@@ -73,17 +75,32 @@ impl Walk {
         let conn = state
             .connection(conn_name)
             .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
-        self.input.insert("page_no".into(), self.next_page.into());
+        let asked = self.next_page;
+        self.input.insert("page_no".into(), asked.into());
         let Answer { data, api_version } = call(state, conn, self.action, &self.input).await?;
-        let page = split_page(self.action, data, self.next_page, api_version);
+        let page = split_page(self.action, data, api_version);
         self.fetched += 1;
-        self.next_page = page.page_no + 1;
-        self.done = page.page_no >= page.page_count || page.items.is_empty();
+        // The next page is the one after the page asked for, never one the
+        // reply names: an upstream that ignores page_no must not make the
+        // walk repeat or jump.
+        self.next_page = asked.saturating_add(1);
+        let size = page.items.len() as u64;
+        self.largest_page = self.largest_page.max(size);
+        self.done = size == 0
+            || page.page_no.is_some_and(|n| n != asked)
+            || match page.page_count {
+                Some(count) => asked >= count,
+                // No page_count (listPurchases, API-FACTS §5/§9.9): a page
+                // smaller than the largest seen so far is the last; a full
+                // one may be followed by more, so the walk goes on until a
+                // short or empty page.
+                None => size < self.largest_page,
+            };
         Ok(Some(page))
     }
 }
 
-fn split_page(action: &ActionDef, data: Value, asked: u64, api_version: Option<String>) -> Page {
+fn split_page(action: &ActionDef, data: Value, api_version: Option<String>) -> Page {
     let field = action.paging.map_or("items", |p| p.items_field);
     let mut rest = match data {
         Value::Object(map) => map,
@@ -93,27 +110,16 @@ fn split_page(action: &ActionDef, data: Value, asked: u64, api_version: Option<S
         rest.get(key)
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
     };
-    let page_no = number(&rest, "page_no").unwrap_or(asked);
-    // No page_count in the reply (listPurchases, per API-FACTS §5): treat
-    // this page as the last unless it is full, judged by page_size.
     let items = match rest.remove(field) {
         Some(Value::Array(items)) => items,
         // Some lists come as objects keyed by id.
         Some(Value::Object(map)) => map.into_iter().map(|(_, v)| v).collect(),
         _ => Vec::new(),
     };
-    let page_count = number(&rest, "page_count").unwrap_or_else(|| {
-        let size = number(&rest, "page_size").unwrap_or(u64::MAX);
-        if (items.len() as u64) < size {
-            page_no
-        } else {
-            page_no + 1
-        }
-    });
     Page {
         items,
-        page_no,
-        page_count,
+        page_no: number(&rest, "page_no"),
+        page_count: number(&rest, "page_count"),
         rest,
         api_version,
     }
@@ -143,9 +149,12 @@ pub async fn collect(
     Ok((Value::Object(data), api_version))
 }
 
-/// Streams every item as one JSON line, page by page. The first page is
-/// fetched before anything is sent, so an error there gets its proper
-/// status; a later error ends the stream with a line `{"error": {…}}`.
+/// Streams every item as one JSON line, page by page, then one last line
+/// `{"meta": {…, "paging": {pages_fetched, max_pages, complete}}}` so a
+/// consumer can tell a complete export from one cut at `max_pages`. The
+/// first page is fetched before anything is sent, so an error there gets
+/// its proper status; a later error ends the stream with a line
+/// `{"error": {…}}` instead of the meta line.
 ///
 /// # Errors
 /// The first page's error.
@@ -153,26 +162,29 @@ pub async fn ndjson(
     state: AppState,
     conn_name: String,
     mut walk: Walk,
-    request_id: Arc<str>,
+    meta: Value,
 ) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, ApiError> {
     let first = walk
         .next(&state, &conn_name)
         .await?
         .map(|page| lines(&page.items));
-    let rest = futures_util::stream::unfold(Some((state, walk)), move |slot| {
+    let request_id: Arc<str> = meta["request_id"].as_str().unwrap_or_default().into();
+    let rest = futures_util::stream::unfold(Some((state, walk, meta)), move |slot| {
         let conn_name = conn_name.clone();
         let request_id = request_id.clone();
         async move {
-            let (state, mut walk) = slot?;
-            match walk.next(&state, &conn_name).await {
-                Ok(Some(page)) => Some((Ok(lines(&page.items)), Some((state, walk)))),
-                Ok(None) => None,
-                Err(e) => {
-                    let mut line = serde_json::to_vec(&e.body(&request_id)).unwrap_or_default();
-                    line.push(b'\n');
-                    Some((Ok(Bytes::from(line)), None))
+            let (state, mut walk, mut meta) = slot?;
+            let line = match walk.next(&state, &conn_name).await {
+                Ok(Some(page)) => return Some((Ok(lines(&page.items)), Some((state, walk, meta)))),
+                Ok(None) => {
+                    meta["paging"] = walk.meta();
+                    json!({ "meta": meta })
                 }
-            }
+                Err(e) => e.body(&request_id),
+            };
+            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+            bytes.push(b'\n');
+            Some((Ok(Bytes::from(bytes)), None))
         }
     });
     Ok(futures_util::stream::iter(first.map(Ok)).chain(rest))

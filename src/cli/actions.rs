@@ -9,6 +9,7 @@ use http::{Request, header};
 use serde_json::Value;
 
 use super::local::{self, CallOptions};
+use crate::server::routes::actions::describe;
 
 /// `ds24-proxy actions …`
 #[derive(Debug, clap::Subcommand)]
@@ -45,24 +46,24 @@ pub enum ActionsCommand {
 /// Unknown actions, invalid input, upstream errors (exit status non-zero).
 pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
     match command {
+        // Listing and showing read the catalog directly: they need no
+        // configuration, so they work in any environment.
         ActionsCommand::List { intent, json } => {
-            let mut uri = "/actions".to_owned();
-            if let Some(intent) = intent {
-                uri.push_str("?intent=");
-                uri.push_str(
-                    &percent_encoding::utf8_percent_encode(
-                        &intent,
-                        percent_encoding::NON_ALPHANUMERIC,
-                    )
-                    .to_string(),
-                );
-            }
-            let reply = local::check(local::send(&CallOptions::none(), get(&uri)?).await?)?;
-            let listed: Value = serde_json::from_slice(&reply.body)?;
+            let listed: Vec<Value> =
+                match intent.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    Some(intent) => crate::actions::rank(intent)
+                        .into_iter()
+                        .map(|(a, _)| describe(a))
+                        .collect(),
+                    None => crate::actions::CATALOG.iter().map(describe).collect(),
+                };
             if json {
-                println!("{}", serde_json::to_string_pretty(&listed)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "actions": listed }))?
+                );
             } else {
-                for a in listed["actions"].as_array().into_iter().flatten() {
+                for a in &listed {
                     println!(
                         "{:<42} {:<6} {}",
                         a["key"].as_str().unwrap_or_default(),
@@ -73,13 +74,14 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
             }
         }
         ActionsCommand::Show { key } => {
-            let uri = format!(
-                "/actions/{}",
-                percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC)
-            );
-            let reply = local::check(local::send(&CallOptions::none(), get(&uri)?).await?)?;
-            let shown: Value = serde_json::from_slice(&reply.body)?;
-            println!("{}", serde_json::to_string_pretty(&shown)?);
+            let action = crate::actions::find(&key).with_context(|| {
+                let close = crate::actions::suggest(&key, 3);
+                format!(
+                    "unknown_action: there is no action `{key}`; closest: {}",
+                    close.join(", ")
+                )
+            })?;
+            println!("{}", serde_json::to_string_pretty(&describe(action))?);
         }
         ActionsCommand::Run { key, input, call } => {
             let body = match input.as_str() {
@@ -112,18 +114,4 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn get(uri: &str) -> anyhow::Result<Request<Body>> {
-    Ok(Request::get(uri).body(Body::empty())?)
-}
-
-impl CallOptions {
-    /// No connection or config file given.
-    pub fn none() -> Self {
-        Self {
-            connection: None,
-            config: None,
-        }
-    }
 }

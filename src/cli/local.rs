@@ -13,7 +13,7 @@ use crate::config::{self, Overrides, ProcessEnv};
 use crate::server::{self, state::AppState};
 
 /// Options shared by the commands that call Digistore24.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CallOptions {
     /// Connection to use (default `main`).
     #[arg(long, value_name = "NAME")]
@@ -32,6 +32,9 @@ pub struct Reply {
     pub headers: http::HeaderMap,
     /// Body.
     pub body: bytes::Bytes,
+    /// The reply is Digistore24's own (pass-through), not an answer or an
+    /// error made by the proxy.
+    pub from_upstream: bool,
 }
 
 /// Sends `request` through the router built from the configuration.
@@ -43,8 +46,11 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
         config_file: options.config.clone(),
         ..Overrides::default()
     };
-    let config = config::load(&ProcessEnv, &overrides)?;
+    let mut config = config::load(&ProcessEnv, &overrides)?;
     crate::telemetry::init_cli(config.log_format);
+    // The call never leaves this process: inbound tokens (set for the
+    // server in a sidecar's environment) do not apply.
+    config.tokens.clear();
     if let Some(name) = &options.connection {
         request.headers_mut().insert(
             crate::proxy::headers::CONNECTION_CHOICE,
@@ -57,6 +63,10 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
         .await
         .context("the request failed inside the proxy")?;
     let (parts, body) = response.into_parts();
+    let from_upstream = parts
+        .extensions
+        .get::<crate::server::middleware::UpstreamReply>()
+        .is_some();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .context("reading the reply")?;
@@ -64,6 +74,7 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
         status: parts.status,
         headers: parts.headers,
         body,
+        from_upstream,
     })
 }
 

@@ -166,6 +166,12 @@ impl ExactSize for Body {
 pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
     let request = build(&args)?;
     let reply = local::send(&args.call, request).await?;
+    // An error made by the proxy goes to stderr (with a non-zero exit);
+    // Digistore24's own reply, error or not, is the command's output.
+    if !reply.from_upstream && reply.status.as_u16() >= 400 {
+        local::check(reply)?;
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     if args.include {
         writeln!(out, "HTTP/1.1 {}", reply.status)?;

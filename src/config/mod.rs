@@ -142,20 +142,68 @@ pub fn from_parts(raw: RawConfig, env: &dyn Env, flags: &Overrides) -> Result<Co
 /// Unknown keys and wrong types, with the TOML position.
 pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
+        let (key, line) = locate(text, e.span());
+        let at = line
+            .map(|l| format!(" ({origin}, line {l})"))
+            .unwrap_or_else(|| format!(" ({origin})"));
         ConfigError::new(
-            origin,
-            e.message().to_owned() + &position(text, e.span()),
+            key.unwrap_or_else(|| origin.to_owned()),
+            redact_values(e.message()) + &at,
             "correct or remove that key; config/default.toml lists every setting with its default",
         )
     })
 }
 
-fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    span.map(|s| {
-        let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-        format!(" (line {line})")
-    })
-    .unwrap_or_default()
+/// The dotted key (`server.tokens`) and line an error span points into.
+fn locate(text: &str, span: Option<std::ops::Range<usize>>) -> (Option<String>, Option<usize>) {
+    let Some(span) = span else {
+        return (None, None);
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let mut table = String::new();
+    let mut key = None;
+    for (i, line) in text.lines().enumerate().take(line_no) {
+        let line = line.trim();
+        if line.starts_with('[') {
+            table = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned();
+        }
+        if i + 1 == line_no {
+            key = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_owned());
+        }
+    }
+    let dotted = match (table.is_empty(), key) {
+        (_, None) if !table.is_empty() => Some(table),
+        (true, k) => k,
+        (false, Some(k)) => Some(format!("{table}.{k}")),
+        (false, None) => None,
+    };
+    (dotted, Some(line_no))
+}
+
+/// toml quotes offending values in its messages (`invalid type: string
+/// "…"`); a value may be a token, so it is cut out.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {

@@ -145,3 +145,15 @@ fn a_public_listen_address_is_allowed_once_a_token_is_configured() {
     let err = load_text("", &[("DS24_PROXY_TOKEN", "short")]).unwrap_err();
     assert_eq!(err.key, "DS24_PROXY_TOKEN");
 }
+
+#[test]
+fn a_toml_error_names_the_key_and_never_repeats_a_value() {
+    let err = parse_toml(
+        "[server]\ntokens = \"SuperSecretInboundToken1234\"\n",
+        "x.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "server.tokens", "{err}");
+    assert!(!err.to_string().contains("SuperSecret"), "{err}");
+    assert!(err.to_string().contains("line 2"), "{err}");
+}

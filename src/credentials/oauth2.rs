@@ -95,7 +95,7 @@ pub(super) async fn fetch(
             err(format!(
                 "cannot reach the token endpoint {}: {}",
                 config.token_url,
-                crate::upstream::error_chain(&e)
+                crate::upstream::error_chain(&e.without_url())
             ))
         })?;
     let status = response.status();

@@ -14,10 +14,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use url::Url;
 
+use crate::actions::Effect;
 use crate::credentials::{ApiKey, Renewal};
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::{AppState, Connection};
-use crate::upstream::{Reply, UpstreamRequest, codes, envelope};
+use crate::upstream::{Reply, UpstreamError, UpstreamRequest, codes, envelope};
 
 /// Replies up to this size are read to look for a rejection; Digistore24's
 /// error envelopes are a few hundred bytes.
@@ -62,11 +63,13 @@ pub enum ReplyBody {
 pub async fn send(
     state: &AppState,
     conn: &Connection,
+    function: &str,
     method: Method,
     url: Url,
     headers: HeaderMap,
     body: OutBody,
 ) -> Result<Exchange, ApiError> {
+    let effect = crate::actions::effect_of_function(function);
     let credential = &conn.credential;
     let mut body = Some(body);
     for attempt in 0..2 {
@@ -90,7 +93,14 @@ pub async fn send(
             headers,
             body: out,
         };
-        let exchange = inspect(state.upstream().send(request).await?).await?;
+        let response = state
+            .upstream()
+            .send(request)
+            .await
+            .map_err(|e| failed(e, effect, function))?;
+        let exchange = inspect(response)
+            .await
+            .map_err(|e| failed(e, effect, function))?;
         if !is_rejection(&exchange) {
             credential.mark_ok();
             return Ok(exchange);
@@ -113,9 +123,26 @@ pub async fn send(
     Err(credential.rejected_error().into())
 }
 
+/// A failed exchange as the caller sees it. A write or money call whose
+/// bytes may have reached Digistore24 is `outcome_unknown`: telling the
+/// caller "unavailable" would invite a retry, and a retried refund can pay
+/// out twice.
+fn failed(e: UpstreamError, effect: Effect, function: &str) -> ApiError {
+    if effect == Effect::Read || e.never_sent() {
+        return e.into();
+    }
+    tracing::warn!(error = %e, function, "a {effect:?} call failed after it may have reached Digistore24");
+    ApiError::new(
+        ErrorKind::OutcomeUnknown,
+        format!(
+            "{function} may or may not have been carried out by Digistore24 ({e}); it was not sent again. Check its result (for example with a read action) before trying again"
+        ),
+    )
+}
+
 /// Reads small JSON replies (where a rejection could hide); leaves the rest
 /// streaming.
-async fn inspect(mut response: reqwest::Response) -> Result<Exchange, ApiError> {
+async fn inspect(mut response: reqwest::Response) -> Result<Exchange, UpstreamError> {
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let small = response
@@ -130,7 +157,7 @@ async fn inspect(mut response: reqwest::Response) -> Result<Exchange, ApiError> 
             response
                 .bytes()
                 .await
-                .map_err(|e| ApiError::from(crate::upstream::UpstreamError::from_body(&e)))?,
+                .map_err(|e| UpstreamError::from_body(&e))?,
         )
     } else {
         ReplyBody::Streaming(response)

@@ -23,10 +23,24 @@ pub async fn pass_through(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    if parts.method == Method::CONNECT {
+    // Only the methods an API call uses: CONNECT would tunnel, and TRACE
+    // asks every hop to echo the request, stored key included.
+    if !matches!(
+        parts.method,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+    ) {
         return Err(ApiError::new(
             ErrorKind::MethodNotAllowed,
-            "CONNECT is not supported: the proxy only forwards Digistore24 API calls",
+            format!(
+                "{} is not forwarded: use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
+                parts.method
+            ),
         ));
     }
     // An absolute-form target (`GET http://other.host/x`) must not even look
@@ -86,7 +100,17 @@ pub async fn pass_through(
         _ => OutBody::Streaming(limited(body, max, tripped.clone())),
     };
 
-    let exchange = match exchange::send(&state, conn, parts.method, url, headers, body).await {
+    let exchange = match exchange::send(
+        &state,
+        conn,
+        target.function,
+        parts.method,
+        url,
+        headers,
+        body,
+    )
+    .await
+    {
         Ok(e) => e,
         Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
         Err(e) => return Err(e),
@@ -162,6 +186,9 @@ fn into_client_response(exchange: Exchange) -> Response {
         ReplyBody::Streaming(upstream) => Body::from_stream(upstream.bytes_stream()),
     };
     let mut response = Response::new(body);
+    response
+        .extensions_mut()
+        .insert(crate::server::middleware::UpstreamReply);
     *response.status_mut() = exchange.status;
     *response.headers_mut() = headers::for_client(exchange.headers);
     response

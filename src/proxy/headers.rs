@@ -55,6 +55,27 @@ pub fn for_upstream(mut headers: HeaderMap) -> HeaderMap {
     ] {
         headers.remove(name);
     }
+    // PHP (and other CGI-style servers) read `X_DS_API_KEY` as the same
+    // variable as `X-DS-API-KEY`; such spellings must not smuggle a key in.
+    let lookalikes: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .filter(|n| {
+            let normal = n.as_str().replace('_', "-");
+            [
+                "x-ds-api-key",
+                "authorization",
+                "proxy-authorization",
+                "cookie",
+                "x-ds24-connection",
+            ]
+            .contains(&normal.as_str())
+        })
+        .cloned()
+        .collect();
+    for name in lookalikes {
+        headers.remove(name);
+    }
     headers
 }
 
@@ -82,11 +103,13 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("x-ds24-connection", "main"),
             ("content-type", "application/x-www-form-urlencoded"),
+            ("x_ds_api_key", "1-smuggled"),
+            ("authorization_x", "kept"),
         ] {
             h.insert(HeaderName::from_static(k), v.parse().unwrap());
         }
         let out = for_upstream(h);
         let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["content-type"]);
+        assert_eq!(names, ["authorization_x", "content-type"]);
     }
 }

@@ -65,11 +65,15 @@ pub fn parse(path: &str) -> Result<Target<'_>, PathError> {
         connection = Some(segments[1]);
         segments.drain(..2);
     }
+    let mut under_api_call = false;
     if segments.len() >= 2 && segments[0] == "api" && segments[1] == "call" {
         segments.drain(..2);
+        under_api_call = true;
     }
     let mut legacy = false;
-    if segments.len() >= 3 && segments[1] == "json" {
+    // Only right after `/api/call/`: elsewhere `x/json/y` is not the legacy
+    // form, and treating it as one would let any first segment be dropped.
+    if under_api_call && segments.len() >= 3 && segments[1] == "json" {
         // `/api/call/{key}/json/{function}`: drop the key and the format.
         segments.drain(..2);
         legacy = true;
@@ -182,6 +186,19 @@ mod tests {
     }
 
     #[test]
+    fn the_legacy_form_counts_only_right_after_api_call() {
+        assert_eq!(
+            ok("/getProduct/json/deleteProduct"),
+            (None, "getProduct", "/json/deleteProduct".into(), false)
+        );
+        assert!(parse("/123-SECRET/json/ping").is_err());
+        assert_eq!(
+            ok("/connections/main/api/call/9-K/json/ping"),
+            (Some("main"), "ping", String::new(), true)
+        );
+    }
+
+    #[test]
     fn function_names_must_be_identifiers() {
         for path in [
             "/list-products",
@@ -201,22 +218,21 @@ mod tests {
     }
 }
 
-/// `path` fit for a log line: the key segment of the legacy form
-/// (`/api/call/{key}/json/…`) is replaced by `[redacted]`, and anything
-/// very long is cut.
+/// `path` fit for a log line, derived from the same parse the proxy acts
+/// on: the key segment of the legacy form is never shown, and a refused
+/// path (which may hold anything the client typed) is not logged at all.
 pub fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let legacy_at = segments
-        .windows(4)
-        .position(|w| w[0] == "api" && w[1] == "call" && w[3] == "json");
-    match legacy_at {
-        Some(i) => {
-            let mut owned: Vec<&str> = segments.clone();
-            owned[i + 2] = "[redacted]";
-            owned.join("/").into()
+    match parse(path) {
+        Ok(t) if t.legacy => {
+            let prefix = t
+                .connection
+                .map(|c| format!("/connections/{c}"))
+                .unwrap_or_default();
+            format!("{prefix}/api/call/[redacted]/json/{}{}", t.function, t.rest).into()
         }
-        None if path.len() > 256 => path.chars().take(256).collect::<String>().into(),
-        None => path.into(),
+        Ok(_) if path.len() <= 256 => path.into(),
+        Ok(t) => format!("/{}[…]", t.function).into(),
+        Err(_) => "[refused path]".into(),
     }
 }
 
@@ -233,5 +249,6 @@ mod loggable_tests {
             "/connections/a/api/call/[redacted]/json/ping"
         );
         assert_eq!(super::loggable("/listProducts"), "/listProducts");
+        assert_eq!(super::loggable("/123-SECRET/json/ping"), "[refused path]");
     }
 }

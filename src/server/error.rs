@@ -219,6 +219,10 @@ impl From<CredentialError> for ApiError {
 
 impl From<Ds24Error> for ApiError {
     fn from(e: Ds24Error) -> Self {
+        if e.not_an_envelope {
+            return ApiError::new(ErrorKind::UpstreamUnavailable, format!("Digistore24 did not answer with its JSON envelope: {}", e.message))
+                .with("upstream", serde_json::json!({ "code": null, "message": e.message, "http_status": e.http_status }));
+        }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
         ApiError::new(ErrorKind::UpstreamError, format!("Digistore24 refused the call: {}", e.message))
             .with_status(status)

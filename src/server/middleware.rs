@@ -31,46 +31,76 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => error,
+        None if response.extensions().get::<UpstreamReply>().is_some() => return response,
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED
-            && !has_body_type(&response) =>
+            && !has_json_body(&response) =>
         {
             ApiError::new(
                 ErrorKind::MethodNotAllowed,
                 "this route does not take that HTTP method",
             )
         }
+        // axum's own extractor rejections (a bad path parameter, a repeated
+        // query key) are plain text; they get the one JSON shape too.
+        None if response.status().is_client_error() && !has_json_body(&response) => {
+            let status = response.status();
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>();
+            let error = ApiError::bad_request(format!("the request could not be read: {text}"))
+                .with_status(status);
+            return json_error(parts, &error, &id);
+        }
         None => return response,
     };
-    let (mut parts, _) = response.into_parts();
+    let (parts, _) = response.into_parts();
+    json_error(parts, &error, &id)
+}
+
+fn json_error(mut parts: http::response::Parts, error: &ApiError, id: &str) -> Response {
     parts.status = error.status;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    let body = serde_json::to_vec(&error.body(&id)).unwrap_or_default();
+    let body = serde_json::to_vec(&error.body(id)).unwrap_or_default();
     Response::from_parts(parts, Body::from(body))
 }
 
-fn has_body_type(response: &Response) -> bool {
-    response.headers().contains_key(header::CONTENT_TYPE)
+fn has_json_body(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
 }
 
+/// Marks a response that carries Digistore24's reply: it passes through
+/// unchanged, whatever its status.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamReply;
+
 /// Requires `Authorization: Bearer <token>` when tokens are configured,
-/// except on `/healthz` (probes) and `/ipn/…` (protected by the IPN
-/// signature, and Digistore24 cannot send a token).
+/// except on `/healthz` (probes). The exemption is by exact route: a prefix
+/// rule would let a pass-through path that merely starts the same way
+/// through with the stored key.
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let tokens = &state.config().tokens;
     let path = req.uri().path();
-    if tokens.is_empty() || path == "/healthz" || path.starts_with("/ipn/") {
+    if tokens.is_empty() || path == "/healthz" {
         return next.run(req).await;
     }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some(presented) = presented else {
         return ApiError::new(
             ErrorKind::Unauthorized,

@@ -1,68 +1,127 @@
-//! PLACEHOLDER — replaced by the real store module (interface only).
-#![allow(missing_docs, dead_code, clippy::needless_pass_by_value)]
+//! The embedded store: secrets (sealed with an AEAD) and per-connection
+//! credential state, in an SQLite database in the data directory.
+//!
+//! Callers code against the [`Store`] trait, so another backend (PostgreSQL)
+//! can be added without touching them; [`SqliteStore`] is the embedded one.
+//!
+//! # Layout of the data directory
+//! - `ds24-proxy.db` (with `-wal`/`-shm` beside it while open): the database,
+//!   mode 0600. Secrets are stored only as ciphertext; connection state
+//!   (source kind, key id, expiry, last error) is not secret and is plain.
+//! - `master.key`: the master key as 64 hex characters, mode 0600, created on
+//!   first use unless `DS24_PROXY_MASTER_KEY` gives the key instead.
+//!
+//! # Encryption
+//! XChaCha20-Poly1305 with the 32-byte master key. Every write takes a fresh
+//! random 24-byte nonce, stored with the ciphertext. The associated data binds
+//! each ciphertext to its row (connection and secret name), so a blob copied to
+//! another row does not decrypt. A sealed check value in `store_meta` lets
+//! [`SqliteStore::open`] tell a wrong master key at once
+//! ([`StoreError::WrongMasterKey`]), before any secret is read.
+//!
+//! # Schema
+//! Numbered migrations (`migrations.rs`), tracked with `PRAGMA user_version`;
+//! each runs in its own `BEGIN IMMEDIATE` transaction. New tables are added as
+//! new migrations at the end of the list, never by editing an old one.
+
+mod crypto;
+mod error;
+mod fs;
+mod migrations;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+pub use error::{KeySource, StoreError};
 pub use secrecy::SecretString;
+pub use sqlite::SqliteStore;
+
+/// The database file's name in the data directory.
 pub const DB_FILE: &str = "ds24-proxy.db";
+/// The master key file's name in the data directory.
+pub const KEY_FILE: &str = "master.key";
+
+/// The credential source kinds a [`ConnectionState`] may name.
+pub const SOURCE_KINDS: &[&str] = &["stored", "oauth2", "env", "file", "command"];
+
+/// Where a connection's credential came from and how it stands.
+///
+/// Nothing in here is secret: `key_id` is the public number before the dash
+/// of an API key, and `last_error` must never carry a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnectionState {
+    /// The connection's name (`main`, `shop2`, …).
     pub connection: String,
+    /// One of [`SOURCE_KINDS`]: `stored`, `oauth2`, `env`, `file`, `command`.
     pub source_kind: String,
+    /// The digits before the dash of an API key; never the secret.
     pub key_id: Option<String>,
+    /// When the credential expires, unix seconds.
     pub expires_at: Option<i64>,
+    /// When the credential was last renewed, unix seconds.
     pub last_renewal_at: Option<i64>,
+    /// The last failure to obtain or use the credential; never contains a secret.
     pub last_error: Option<String>,
+    /// Set when the upstream rejected a credential that did not change.
     pub needs_attention: bool,
+    /// When this state was written, unix seconds.
     pub updated_at: i64,
 }
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store: {0}")]
-    Other(String),
-}
+
+/// Secrets and credential state of the configured connections.
+///
+/// Every method is blocking (SQLite, file I/O): call it from
+/// `tokio::task::spawn_blocking` in async code.
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Writes the secrets (name → value, e.g. `api_key`, `refresh_token`,
+    /// `access_token`) and the state of one connection in ONE transaction:
+    /// either all or nothing is stored.
+    ///
+    /// Secrets named here replace those of the same name; the connection's
+    /// other secrets are kept. `state.connection` must equal `connection`.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty connection or secret name, an
+    /// unknown source kind or a state of another connection; otherwise when the
+    /// database cannot be written.
     fn save(
         &self,
         connection: &str,
         secrets: &[(&str, &SecretString)],
         state: &ConnectionState,
     ) -> Result<(), StoreError>;
+
+    /// One secret of a connection, `None` if it was never stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the stored value does not decrypt (it was
+    /// altered or copied from another row); otherwise when the database cannot
+    /// be read.
     fn secret(&self, connection: &str, name: &str) -> Result<Option<SecretString>, StoreError>;
+
+    /// The state of one connection, `None` if none was stored.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
     fn state(&self, connection: &str) -> Result<Option<ConnectionState>, StoreError>;
+
+    /// The states of all connections, sorted by connection name.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
     fn states(&self) -> Result<Vec<ConnectionState>, StoreError>;
+
+    /// Updates only the state (renewal bookkeeping), transactional; creates it
+    /// if the connection had none.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty connection name or an unknown
+    /// source kind; otherwise when the database cannot be written.
     fn save_state(&self, state: &ConnectionState) -> Result<(), StoreError>;
+
+    /// Removes a connection's secrets and state; `true` if anything was there.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
     fn remove(&self, connection: &str) -> Result<bool, StoreError>;
-}
-#[derive(Debug)]
-pub struct SqliteStore;
-impl SqliteStore {
-    pub fn open(
-        _data_dir: &std::path::Path,
-        _master_key: Option<&SecretString>,
-    ) -> Result<Self, StoreError> {
-        Err(StoreError::Other("placeholder".into()))
-    }
-}
-impl Store for SqliteStore {
-    fn save(
-        &self,
-        _: &str,
-        _: &[(&str, &SecretString)],
-        _: &ConnectionState,
-    ) -> Result<(), StoreError> {
-        unreachable!()
-    }
-    fn secret(&self, _: &str, _: &str) -> Result<Option<SecretString>, StoreError> {
-        unreachable!()
-    }
-    fn state(&self, _: &str) -> Result<Option<ConnectionState>, StoreError> {
-        unreachable!()
-    }
-    fn states(&self) -> Result<Vec<ConnectionState>, StoreError> {
-        unreachable!()
-    }
-    fn save_state(&self, _: &ConnectionState) -> Result<(), StoreError> {
-        unreachable!()
-    }
-    fn remove(&self, _: &str) -> Result<bool, StoreError> {
-        unreachable!()
-    }
 }

@@ -29,6 +29,9 @@ pub struct Ds24Error {
     pub message: String,
     /// The HTTP status of the reply.
     pub http_status: u16,
+    /// The reply was not a Digistore24 envelope at all (an HTML error page
+    /// from a front server, say): Digistore24 did not refuse anything.
+    pub not_an_envelope: bool,
 }
 
 /// Digistore24's error codes as the 2025 official connector names them
@@ -82,6 +85,7 @@ pub fn parse(http_status: u16, body: &[u8]) -> Reply {
                 body.len()
             ),
             http_status,
+            not_an_envelope: true,
         });
     };
     let api_version = envelope
@@ -103,6 +107,7 @@ pub fn parse(http_status: u16, body: &[u8]) -> Reply {
                 .unwrap_or("no message")
                 .to_owned(),
             http_status,
+            not_an_envelope: false,
         }),
     }
 }

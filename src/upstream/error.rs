@@ -41,8 +41,11 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    pub(super) fn from_reqwest(e: &reqwest::Error, host: &str, timeout: Duration) -> Self {
-        let reason = chain(e);
+    pub(super) fn from_reqwest(e: reqwest::Error, host: &str, timeout: Duration) -> Self {
+        // reqwest's message names the full URL, query included: personal
+        // data that must not reach a client or a log line.
+        let e = e.without_url();
+        let reason = chain(&e);
         if e.is_timeout() {
             Self::Timeout {
                 host: host.to_owned(),
@@ -68,7 +71,7 @@ impl UpstreamError {
         let reason = if e.is_timeout() {
             "timed out while reading the reply".to_owned()
         } else {
-            chain(e)
+            without_url(e)
         };
         Self::Transport {
             host: "Digistore24".to_owned(),
@@ -80,6 +83,17 @@ impl UpstreamError {
     pub fn never_sent(&self) -> bool {
         matches!(self, Self::Connect { .. })
     }
+}
+
+/// `e`'s text without the URL it may carry (see `from_reqwest`).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "[url]");
+    }
+    text
 }
 
 /// The error and its sources on one line ("a: b: c").

@@ -79,6 +79,6 @@ impl Upstream {
             .timeout(self.request_timeout)
             .send()
             .await
-            .map_err(|e| UpstreamError::from_reqwest(&e, &host, self.request_timeout))
+            .map_err(|e| UpstreamError::from_reqwest(e, &host, self.request_timeout))
     }
 }

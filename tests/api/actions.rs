@@ -416,10 +416,17 @@ async fn ndjson_streams_one_item_per_line() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.unwrap();
-    let buyers: Vec<Value> = text
+    let mut buyers: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let last = buyers.pop().unwrap();
+    assert_eq!(
+        last["meta"]["paging"]["complete"], true,
+        "the stream ends with its meta line: {last}"
+    );
+    assert_eq!(last["meta"]["paging"]["pages_fetched"], 3);
+    assert_eq!(last["meta"]["action"], "list-buyers");
     assert_eq!(buyers.len(), 8);
     assert!(buyers.iter().all(|b| b["id"].is_string()));
     assert_eq!(app.sandbox.recorded().len(), 3);

@@ -313,7 +313,7 @@ async fn an_ndjson_export_of_100_000_items_streams_in_flat_memory() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let (mut lines, mut bytes, mut last_id) = (0u64, 0u64, 0u64);
+    let (mut lines, mut bytes, mut last_id, mut meta_seen) = (0u64, 0u64, 0u64, false);
     let mut partial = Vec::new();
     while let Some(chunk) = response.chunk().await.unwrap() {
         bytes += chunk.len() as u64;
@@ -321,6 +321,12 @@ async fn an_ndjson_export_of_100_000_items_streams_in_flat_memory() {
         while let Some(end) = partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = partial.drain(..=end).collect();
             let item: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            if let Some(meta) = item.get("meta") {
+                assert_eq!(meta["paging"]["complete"], true, "{meta}");
+                meta_seen = true;
+                continue;
+            }
+            assert!(!meta_seen, "an item after the meta line");
             let id: u64 = item["id"].as_str().unwrap().parse().unwrap();
             assert_eq!(id, last_id + 1, "items out of order or missing");
             last_id = id;
@@ -328,6 +334,7 @@ async fn an_ndjson_export_of_100_000_items_streams_in_flat_memory() {
         }
     }
     assert_eq!(lines, GENERATED_PAGE_SIZE * GENERATED_PAGES);
+    assert!(meta_seen, "the export did not end with its meta line");
     assert_eq!(fake.requests().len() as u64, GENERATED_PAGES);
     let peak = proxy.peak_rss();
     eprintln!(

@@ -20,6 +20,12 @@ use crate::server::state::AppState;
 
 /// Largest action input (DESIGN.md: 1 MiB).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// At most this many validation errors are listed (`error_count` says how
+/// many there were).
+pub const MAX_REPORTED_ERRORS: usize = 50;
+/// A client must have sent its whole action input within this time; the
+/// header read timeout does not cover bodies.
+pub const INPUT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `?intent=…`
 #[derive(Debug, Deserialize)]
@@ -87,7 +93,13 @@ pub async fn call_action_on(
 
 fn lookup(key: &str) -> Result<&'static ActionDef, ApiError> {
     actions::find(key).ok_or_else(|| {
-        let suggestions = actions::suggest(key, 5);
+        // Edit distance costs time in proportion to the length: no key is
+        // longer than 64 characters, so a longer one gets no suggestions.
+        let suggestions = if key.len() <= 64 {
+            actions::suggest(key, 5)
+        } else {
+            Vec::new()
+        };
         let hint = suggestions
             .first()
             .map(|s| format!("; did you mean `{s}`?"))
@@ -118,9 +130,13 @@ async fn run(
     span.record("ds24.function", action.function);
 
     let input = read_input(body).await?;
-    action.validate(&input).map_err(|errors| {
+    action.validate(&input).map_err(|mut errors| {
+        // A huge input of unknown keys must not turn into a huger answer.
+        let total = errors.len();
+        errors.truncate(MAX_REPORTED_ERRORS);
         ApiError::new(ErrorKind::ValidationFailed, format!("the input of `{}` is not valid: fix the listed fields (GET /actions/{} shows the schema)", action.key, action.key))
             .with("errors", json!(errors))
+            .with("error_count", json!(total))
     })?;
 
     let mut meta = json!({
@@ -139,7 +155,7 @@ async fn run(
         .is_some_and(|v| v.contains("application/x-ndjson"));
     if action.is_paged() && wants_ndjson {
         let walk = pages::Walk::new(action, input);
-        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, id).await?;
+        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, meta).await?;
         let mut response = Response::new(Body::from_stream(stream));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -161,7 +177,22 @@ async fn run(
 }
 
 async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_INPUT_BYTES).await.map_err(|_| {
+    let read = tokio::time::timeout(
+        INPUT_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_INPUT_BYTES),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::bad_request(format!(
+            "the input did not arrive within {} s",
+            INPUT_READ_TIMEOUT.as_secs()
+        ))
+        .with_status(http::StatusCode::REQUEST_TIMEOUT)
+    })?;
+    let bytes = read.map_err(|e| {
+        if !is_length_limit(&e) {
+            return ApiError::bad_request("the input could not be read (the connection broke off)");
+        }
         ApiError::new(ErrorKind::PayloadTooLarge, format!("an action input may be at most {MAX_INPUT_BYTES} bytes; send large data through the pass-through route"))
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -176,4 +207,15 @@ async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {
             "the input is not valid JSON: {e}"
         ))),
     }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

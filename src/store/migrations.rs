@@ -1,0 +1,111 @@
+//! Numbered schema migrations, tracked with `PRAGMA user_version`.
+//!
+//! To change the schema, append a [`Migration`] with the next number; never
+//! edit or reorder one that has shipped. Each runs in its own `BEGIN
+//! IMMEDIATE` transaction together with the bump of `user_version`, so a
+//! crash leaves the database at the previous version, and two processes
+//! opening the same database at once apply each migration once.
+//!
+//! A migration's SQL must not contain `BEGIN`/`COMMIT`, and cannot switch
+//! `PRAGMA foreign_keys` (a no-op inside a transaction): one that rebuilds a
+//! referenced table uses `PRAGMA defer_foreign_keys = ON` instead.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// One schema step: `sql` takes the database from `version - 1` to `version`.
+#[derive(Debug)]
+pub(super) struct Migration {
+    pub(super) version: i64,
+    pub(super) description: &'static str,
+    pub(super) sql: &'static str,
+}
+
+/// All migrations, in order; `MIGRATIONS[i].version == i + 1`.
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "secrets and connection state",
+    sql: r"
+        -- Store-wide values; `key_check` holds a sealed constant that tells a
+        -- wrong master key at open.
+        CREATE TABLE store_meta (
+            key   TEXT PRIMARY KEY NOT NULL,
+            value BLOB NOT NULL
+        ) STRICT;
+
+        -- One row per connection: where its credential comes from and how it
+        -- stands. Nothing here is secret.
+        CREATE TABLE connections (
+            connection      TEXT PRIMARY KEY NOT NULL CHECK (connection <> ''),
+            source_kind     TEXT NOT NULL,
+            key_id          TEXT,
+            expires_at      INTEGER,
+            last_renewal_at INTEGER,
+            last_error      TEXT,
+            needs_attention INTEGER NOT NULL DEFAULT 0 CHECK (needs_attention IN (0, 1)),
+            updated_at      INTEGER NOT NULL
+        ) STRICT;
+
+        -- Sealed secrets: version || nonce || ciphertext+tag, bound to
+        -- (connection, name) by the associated data. The foreign key is
+        -- deferred so a save can write secrets before the state row.
+        CREATE TABLE secrets (
+            connection TEXT NOT NULL
+                REFERENCES connections (connection) ON DELETE CASCADE
+                DEFERRABLE INITIALLY DEFERRED,
+            name       TEXT NOT NULL CHECK (name <> ''),
+            sealed     BLOB NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (connection, name)
+        ) STRICT;
+    ",
+}];
+
+/// The schema version this build writes.
+pub(super) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Brings the database to [`latest_version`]; refuses a newer one.
+pub(super) fn migrate(conn: &mut Connection, db_path: &Path) -> Result<(), StoreError> {
+    let latest = latest_version();
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current == latest {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if current > latest {
+            return Err(StoreError::UnsupportedSchema {
+                path: db_path.to_owned(),
+                found: current,
+                supported: latest,
+            });
+        }
+        let Some(next) = usize::try_from(current)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+        else {
+            if current < 0 {
+                return Err(StoreError::Corrupt {
+                    path: db_path.to_owned(),
+                    detail: format!("its schema version is {current}"),
+                });
+            }
+            return Ok(());
+        };
+        tx.execute_batch(next.sql)?;
+        tx.pragma_update(None, "user_version", next.version)?;
+        tx.commit()?;
+        tracing::info!(
+            path = %db_path.display(),
+            version = next.version,
+            migration = next.description,
+            "store schema migrated"
+        );
+    }
+}
