@@ -117,13 +117,13 @@ fn popular() -> Vec<(&'static str, Value, Value, &'static str)> {
             "update-buyer",
             json!({"buyer_id": 50003, "data": {"first_name": "Zoë"}}),
             json!({"buyer_id": "50003", "data": {"first_name": "Zoë"}}),
-            "",
+            "/is_modified",
         ),
         (
             "update-delivery",
             json!({"delivery_id": 80003, "notify_via_email": false, "data": {"is_shipped": true}, "tracking": [{"parcel_service": "dhl", "tracking_id": "00340434"}]}),
             json!({"delivery_id": "80003", "notify_via_email": "N", "data": {"is_shipped": "Y"}, "tracking": [{"parcel_service": "dhl", "tracking_id": "00340434"}]}),
-            "",
+            "/is_modified",
         ),
         (
             "delete-product",
@@ -138,18 +138,6 @@ fn popular() -> Vec<(&'static str, Value, Value, &'static str)> {
             "/purchase_id",
         ),
     ]
-}
-
-fn contains(actual: &Value, expected: &Value) -> bool {
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e
-            .iter()
-            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
-        (Value::Array(a), Value::Array(e)) => {
-            a.len() == e.len() && a.iter().zip(e).all(|(x, y)| contains(x, y))
-        }
-        _ => actual == expected,
-    }
 }
 
 #[tokio::test]
@@ -177,21 +165,27 @@ async fn each_popular_action_sends_the_right_function_and_form_and_unwraps_the_a
             sent.headers["content-type"],
             "application/x-www-form-urlencoded; charset=utf-8"
         );
-        assert!(
-            contains(&sent.params, &expected_params),
-            "{key}: sent {} but expected {}",
-            sent.params,
-            expected_params
+        assert_eq!(
+            sent.params, expected_params,
+            "{key}: the form parameters the upstream received"
         );
         assert!(
             !String::from_utf8_lossy(&sent.body).contains("true"),
             "{key}: a JSON boolean went out as text"
         );
-        assert!(
-            body["data"].pointer(pointer).is_some(),
-            "{key}: no {pointer} in {}",
-            body["data"]
-        );
+        if pointer.is_empty() {
+            assert_eq!(
+                body["data"],
+                json!({}),
+                "{key}: Digistore24 answers an empty data object"
+            );
+        } else {
+            assert!(
+                body["data"].pointer(pointer).is_some(),
+                "{key}: no {pointer} in {}",
+                body["data"]
+            );
+        }
         assert_eq!(body["meta"]["action"], key);
         assert_eq!(body["meta"]["connection"], "main");
         assert_eq!(body["meta"]["api_version"], "1.2");
@@ -587,4 +581,45 @@ async fn sandbox_data_stays_consistent_across_action_calls() {
         .action("refund-purchase", &json!({"purchase_id": "SBX00001"}))
         .await;
     assert_eq!(status, 400, "a second refund must be refused: {again}");
+}
+
+#[tokio::test]
+async fn all_pages_also_walks_a_list_without_paging_fields() {
+    // Real listPurchases replies carry no page_count; the fake does the same.
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/actions/list-purchases"))
+        .json(&json!({"page_size": 10, "all_pages": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let ids: Vec<&str> = body["data"]["purchase_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 25, "{ids:?}");
+    assert_eq!(ids.first(), Some(&"P001"));
+    assert_eq!(ids.last(), Some(&"P025"));
+    assert_eq!(body["meta"]["paging"]["pages_fetched"], 3);
+    assert_eq!(body["meta"]["paging"]["complete"], true);
+
+    // Exactly 20 items: two full pages, then an empty one ends the walk.
+    let response = app
+        .client
+        .post(app.url("/actions/list-purchases"))
+        .json(&json!({"page_size": 5, "page_no": 2, "all_pages": true}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["purchase_list"].as_array().unwrap().len(),
+        20,
+        "starting at page 2 of 5"
+    );
 }

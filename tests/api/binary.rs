@@ -198,6 +198,15 @@ async fn no_log_line_at_trace_level_contains_a_key() {
         .send()
         .await
         .unwrap();
+    c.get(proxy.url("/888-RefusedPathSecret/json/ping"))
+        .send()
+        .await
+        .unwrap();
+    c.get(proxy.url("/listBuyers?email=private.person@example.com"))
+        .header("x-fake-status", "500")
+        .send()
+        .await
+        .unwrap();
     c.get(proxy.url("/ping"))
         .header("x-fake-error", "2")
         .header("x-fake-status", "401")
@@ -216,6 +225,8 @@ async fn no_log_line_at_trace_level_contains_a_key() {
         "TestKeyDoNotLeak",
         "ClientSentSecret",
         "LegacyPathSecret",
+        "RefusedPathSecret",
+        "private.person",
     ] {
         assert!(!log.contains(secret), "`{secret}` appears in the log");
     }
@@ -351,5 +362,39 @@ async fn an_ndjson_export_of_100_000_items_streams_in_flat_memory() {
         "peak RSS {} MiB while streaming {} MiB",
         peak >> 20,
         bytes >> 20
+    );
+}
+
+#[tokio::test]
+async fn a_100_mib_reply_streams_back_without_being_held_in_memory() {
+    use crate::fake_ds24::DOWNLOAD_BYTES;
+    let fake = FakeDs24::start().await;
+    let base = fake.base_url();
+    let proxy = Proxy::start(&[], &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)]);
+    let mut response = client()
+        .get(proxy.url("/downloadLarge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-length"],
+        DOWNLOAD_BYTES.to_string().as_str()
+    );
+    let mut received = 0u64;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        assert!(chunk.iter().all(|&b| b == b'x'));
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, DOWNLOAD_BYTES);
+    let peak = proxy.peak_rss();
+    eprintln!(
+        "proxy peak RSS {} MiB after streaming a 100 MiB reply",
+        peak >> 20
+    );
+    assert!(
+        peak < 48 * 1024 * 1024,
+        "peak RSS {} MiB for a 100 MiB reply",
+        peak >> 20
     );
 }

@@ -26,12 +26,18 @@ impl Shell {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_with(args, stdin, &[])
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let base = format!("http://{}/api/call", self.sandbox.addr);
         let mut child = Command::new(BIN)
             .args(args)
             .env("DS24_API_KEY", sandbox::WRITABLE_KEY)
             .env("DS24_BASE_URL", base)
             .env_remove("RUST_LOG")
+            .env_remove("DS24_PROXY_TOKEN")
+            .envs(env.iter().copied())
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -238,4 +244,37 @@ fn the_request_parser_takes_the_flags_people_know() {
         Cli::try_parse_from(["ds24-proxy", "actions", "run"]).is_err(),
         "run needs a key"
     );
+}
+
+#[test]
+fn the_cli_works_in_a_sidecar_environment_with_inbound_tokens_set() {
+    let shell = Shell::start();
+    let env = [
+        ("DS24_PROXY_TOKEN", "t0ken-0123456789abcdef0123456789"),
+        ("DS24_PROXY_LISTEN", "0.0.0.0:7424"),
+    ];
+    let ran = shell.run_with(&["actions", "run", "ping"], None, &env);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let listed = shell.run_with(
+        &["actions", "list"],
+        None,
+        &[("DS24_PROXY_LISTEN", "0.0.0.0:7424")],
+    );
+    assert!(
+        listed.status.success(),
+        "listing needs no configuration: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let failed = shell.run_with(
+        &["request", "/ping", "-H", "X-DS24-Connection: nope"],
+        None,
+        &env,
+    );
+    assert!(!failed.status.success());
+    assert!(failed.stdout.is_empty(), "a proxy error went to stdout");
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("unknown_connection"));
 }

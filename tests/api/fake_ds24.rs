@@ -131,8 +131,11 @@ async fn record(
     if let Some(ms) = header("x-fake-delay-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    if function == "listBuyers" {
-        return generated_page(&parts.uri, &body_page(&seen));
+    match function.as_str() {
+        "listBuyers" => return generated_page(&parts.uri, &body_page(&seen)),
+        "listPurchases" => return purchases_without_paging_fields(&seen),
+        "downloadLarge" => return large_download(),
+        _ => {}
     }
     let status = header("x-fake-status")
         .and_then(|v| v.parse().ok())
@@ -189,5 +192,56 @@ fn generated_page(_uri: &http::Uri, page_no: &str) -> Response {
         .status(200)
         .header("content-type", "application/json")
         .body(Body::from(body))
+        .unwrap()
+}
+
+/// 25 purchases, paged by the request's `page_no`/`page_size` but, like the
+/// real `listPurchases` (API-FACTS §5, §9.9), with no paging fields.
+fn purchases_without_paging_fields(seen: &Arc<Mutex<Vec<Seen>>>) -> Response {
+    let (page_no, page_size) = {
+        let seen = seen.lock().unwrap();
+        let body = &seen.last().unwrap().body;
+        let get = |k: &str| {
+            form_urlencoded::parse(body)
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        };
+        (
+            get("page_no").unwrap_or(1),
+            get("page_size").unwrap_or(1000),
+        )
+    };
+    let items: Vec<String> = (1..=25usize)
+        .skip((page_no - 1) * page_size)
+        .take(page_size)
+        .map(|i| format!(r#"{{"id":"P{i:03}","amount":"10.00"}}"#))
+        .collect();
+    let body = format!(
+        r#"{{"api_version":"1.2","result":"success","data":{{"purchase_list":[{}]}}}}"#,
+        items.join(",")
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Bytes in the generated download, and how it is cut into chunks.
+pub const DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+/// A 100 MiB reply generated as it is sent (the fake holds none of it).
+fn large_download() -> Response {
+    let chunk = bytes::Bytes::from(vec![b'x'; DOWNLOAD_CHUNK]);
+    let chunks = (DOWNLOAD_BYTES / DOWNLOAD_CHUNK as u64) as usize;
+    let stream = futures_util::stream::iter(
+        (0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", DOWNLOAD_BYTES.to_string())
+        .body(Body::from_stream(stream))
         .unwrap()
 }

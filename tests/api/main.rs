@@ -5,6 +5,7 @@ mod binary;
 mod cli;
 mod credentials;
 mod fake_ds24;
+mod hardening;
 mod helpers;
 mod operations;
 mod passthrough;
