@@ -9,5 +9,6 @@ mod hardening;
 mod helpers;
 mod operations;
 mod passthrough;
+mod renewal;
 mod sandbox;
 mod ssrf;

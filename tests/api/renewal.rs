@@ -1,0 +1,222 @@
+//! Renewal under load and across restarts: a key rotated at the upstream,
+//! hundreds of requests at once, replays, and OAuth2 refresh tokens.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::helpers::{client, spawn_app_with};
+
+const KEY_A: &str = "31-OldKeyAaaaaaaaaaaaaaaaaaaa";
+const KEY_B: &str = "32-NewKeyBbbbbbbbbbbbbbbbbbbbbbbb";
+
+#[tokio::test]
+async fn after_a_rotation_500_concurrent_requests_succeed_and_the_source_is_asked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.json");
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
+    let toml = format!(
+        "[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+        reply.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+    // Warm up with the old key, then rotate: the upstream now accepts only B.
+    app.client
+        .get(app.url("/ping"))
+        .header("x-fake-accept", KEY_A)
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+
+    let requests: Vec<_> = (0..500)
+        .map(|i| {
+            let request = app
+                .client
+                .post(app.url("/updatePurchase"))
+                .header("x-fake-accept", KEY_B)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("purchase_id=P{i}&data[custom]=n%2B{i}"));
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap().unwrap(), 200);
+    }
+    let conn: Value = client()
+        .get(app.url("/connections"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        conn["connections"][0]["source_reads"], 2,
+        "the source was asked more than once after the rotation: {conn}"
+    );
+    assert_eq!(conn["connections"][0]["state"], "ok");
+
+    // Every request that went out with A was replayed with B, byte for byte.
+    let seen = app.fake.requests();
+    for i in [0, 137, 499] {
+        let body = format!("purchase_id=P{i}&data[custom]=n%2B{i}");
+        let sent: Vec<_> = seen.iter().filter(|s| s.body == body.as_bytes()).collect();
+        assert!(
+            !sent.is_empty() && sent.len() <= 2,
+            "request {i} went out {} times",
+            sent.len()
+        );
+        assert_eq!(sent.last().unwrap().headers["x-ds-api-key"], KEY_B);
+        if let [first, replay] = sent.as_slice() {
+            assert_eq!(first.headers["x-ds-api-key"], KEY_A);
+            assert_eq!(first.body, replay.body);
+            assert_eq!(
+                first.headers["content-type"],
+                replay.headers["content-type"]
+            );
+            assert_eq!(first.query, replay.query);
+        }
+    }
+    let with_b = seen
+        .iter()
+        .filter(|s| s.headers["x-ds-api-key"] == KEY_B)
+        .count();
+    assert_eq!(with_b, 500);
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_not_replayed_and_the_caller_is_told_to_resend() {
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.json");
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
+    let toml = format!(
+        "[upstream]\nreplay_max_bytes = 16\n[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+        reply.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+    app.client.get(app.url("/ping")).send().await.unwrap();
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let response = app
+        .client
+        .post(app.url("/createProduct"))
+        .header("x-fake-accept", KEY_B)
+        .body("data[name]=a+body+longer+than+sixteen+bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "credential_rejected");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send the request again"),
+        "{body}"
+    );
+    let sent = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|s| s.path.ends_with("createProduct"))
+        .count();
+    assert_eq!(sent, 1, "a streamed body was sent twice");
+    // Sent again, it goes through with the new key.
+    let again = app
+        .client
+        .post(app.url("/createProduct"))
+        .header("x-fake-accept", KEY_B)
+        .body("data[name]=a+body+longer+than+sixteen+bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}
+
+/// A token endpoint that accepts only the newest refresh token and rotates
+/// it on every use; access tokens live one second.
+#[derive(Debug, Default)]
+struct Broker {
+    valid_refresh: String,
+    issued: u32,
+}
+
+async fn token(State(broker): State<Arc<Mutex<Broker>>>, body: String) -> Response {
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let mut broker = broker.lock().unwrap();
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+        || form.get("refresh_token") != Some(&broker.valid_refresh)
+        || form.get("client_id").map(String::as_str) != Some("proxy")
+    {
+        return (http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "refresh token unknown or used"}))).into_response();
+    }
+    broker.issued += 1;
+    let n = broker.issued;
+    broker.valid_refresh = format!("refresh-{n}");
+    axum::Json(json!({"access_token": format!("7{n}-Access{n}xxxxxxxx"), "token_type": "Bearer", "expires_in": 1, "refresh_token": broker.valid_refresh})).into_response()
+}
+
+#[tokio::test]
+async fn oauth2_refresh_tokens_rotate_and_the_rotated_one_survives_a_restart() {
+    let broker = Arc::new(Mutex::new(Broker {
+        valid_refresh: "refresh-0".into(),
+        issued: 0,
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_url = format!("http://{}/token", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/token", axum::routing::post(token))
+        .with_state(broker.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data = data_dir.display().to_string();
+    let toml = format!(
+        "[connections.main.credential]\nsource = \"oauth2\"\ntoken_url = \"{token_url}\"\nclient_id = \"proxy\"\nrefresh_token_env = \"BROKER_RT\"\nheader = \"Authorization\"\nheader_prefix = \"Bearer \"\n"
+    );
+    let env = [
+        ("DS24_API_KEY", ""),
+        ("BROKER_RT", "refresh-0"),
+        ("DS24_PROXY_DATA_DIR", data.as_str()),
+    ];
+
+    let mut first = spawn_app_with(&toml, &env).await;
+    let response = first.client.get(first.url("/ping")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        first.fake.single().headers["authorization"],
+        "Bearer 71-Access1xxxxxxxx"
+    );
+    first.begin_shutdown().await.unwrap().unwrap();
+
+    // The environment still holds refresh-0, which the broker no longer
+    // accepts; the restarted proxy must use refresh-1 from the store.
+    let second = spawn_app_with(&toml, &env).await;
+    let response = second.client.get(second.url("/ping")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert_eq!(
+        second.fake.single().headers["authorization"],
+        "Bearer 72-Access2xxxxxxxx"
+    );
+    assert_eq!(broker.lock().unwrap().issued, 2);
+
+    // Nothing secret is readable in the store's files.
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in ["refresh-1", "refresh-2", "Access1", "Access2"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in plain text in {}",
+                path.display()
+            );
+        }
+    }
+}
