@@ -139,15 +139,15 @@ async fn record(
     }
     // `x-fake-accept: KEY`: any other key is refused the way Digistore24
     // refuses a bad key (HTTP 200 with error code 2, the historic style).
-    if let Some(accepted) = header("x-fake-accept") {
-        if header("x-ds-api-key").as_deref() != Some(accepted.as_str()) {
-            let body = r#"{"api_version":"1.2","result":"error","code":2,"message":"Invalid connection parameters."}"#;
-            return Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .unwrap();
-        }
+    if let Some(accepted) = header("x-fake-accept")
+        && header("x-ds-api-key").as_deref() != Some(accepted.as_str())
+    {
+        let body = r#"{"api_version":"1.2","result":"error","code":2,"message":"Invalid connection parameters."}"#;
+        return Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
     }
     let status = header("x-fake-status")
         .and_then(|v| v.parse().ok())
