@@ -69,7 +69,7 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (choose another --listen)", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(listen = %addr, writable_key = sandbox::WRITABLE_KEY, readonly_key = sandbox::READONLY_KEY, "sandbox listening; base URL http://{addr}/api/call");
+    tracing::info!(listen = %addr, writable_key = sandbox::WRITABLE_KEY, readonly_key = sandbox::READONLY_KEY, developer_key = sandbox::DEVELOPER_KEY, "sandbox listening; base URL http://{addr}/api/call");
     sandbox::serve(
         listener,
         Sandbox::new(SandboxOptions { error_style }),

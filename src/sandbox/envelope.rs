@@ -19,35 +19,35 @@ const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// Error codes the sandbox can answer with.
 pub(crate) mod code {
     /// Invalid connection parameters (unknown key).
-    pub const BAD_KEY: u16 = 2;
+    pub const BAD_KEY: i64 = 2;
     /// Bad or missing function parameters.
-    pub const BAD_PARAMS: u16 = 3;
+    pub const BAD_PARAMS: i64 = 3;
     /// Requested object not found.
-    pub const NOT_FOUND: u16 = 4;
+    pub const NOT_FOUND: i64 = 4;
     /// The key may not call this function.
-    pub const PERMISSION_DENIED: u16 = 5;
+    pub const PERMISSION_DENIED: i64 = 5;
     /// Unknown function or path.
-    pub const BAD_CALL: u16 = 9;
+    pub const BAD_CALL: i64 = 9;
     /// No key was sent.
-    pub const KEY_MISSING: u16 = 10;
+    pub const KEY_MISSING: i64 = 10;
     /// Internal server error.
-    pub const INTERNAL: u16 = 11;
+    pub const INTERNAL: i64 = 11;
     /// Too many requests.
-    pub const TOO_MANY_REQUESTS: u16 = 12;
+    pub const TOO_MANY_REQUESTS: i64 = 12;
 }
 
 /// A `result: "error"` reply: code, message and the status it gets in
 /// [`ErrorStyle::Http4xx`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ApiError {
-    pub code: u16,
+    pub code: i64,
     pub message: String,
     pub status: StatusCode,
 }
 
 impl ApiError {
     /// An error with the usual status for its code.
-    pub fn new(code: u16, message: impl Into<String>) -> Self {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -89,7 +89,7 @@ impl ApiError {
 }
 
 /// HTTP status of an error code in [`ErrorStyle::Http4xx`].
-pub(crate) fn status_for(code: u16) -> StatusCode {
+pub(crate) fn status_for(code: i64) -> StatusCode {
     match code {
         code::BAD_KEY | code::KEY_MISSING => StatusCode::UNAUTHORIZED,
         code::PERMISSION_DENIED => StatusCode::FORBIDDEN,
@@ -101,7 +101,7 @@ pub(crate) fn status_for(code: u16) -> StatusCode {
 }
 
 /// The standard message of an error code, used when a test forces one.
-pub(crate) fn standard_message(code: u16) -> &'static str {
+pub(crate) fn standard_message(code: i64) -> &'static str {
     match code {
         code::BAD_KEY => "Invalid connection parameters.",
         code::BAD_PARAMS => "Invalid function parameters.",

@@ -1,20 +1,22 @@
-//! The one request handler: read the body, record the request, then check
-//! path, parameters, key and permission before running the function.
+//! The one request handler of the API: read the body, record the request,
+//! serve a scripted fault if one is due, then check path, parameters, key
+//! and permission before running the function.
 
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, StatusCode};
+use http::header::{CONTENT_TYPE, EXPECT, HOST};
+use http::{HeaderMap, StatusCode, request};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
 use super::envelope::{self, ApiError, code};
 use super::params::{self, BodyKind, ParamsError};
-use super::{ErrorStyle, RecordedRequest, Sandbox, auth, clock, functions, route};
+use super::socket::KillSwitch;
+use super::{ErrorStyle, Fault, RecordedRequest, Sandbox, auth, clock, faults, functions, route};
 
 /// Largest body the sandbox accepts; larger ones get code 3 with HTTP 413.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -31,6 +33,10 @@ const STYLE_HEADER: &str = "x-ds24-sandbox-error-style";
 /// tests (e.g. `12` gives "Too many requests", HTTP 429).
 const FAIL_HEADER: &str = "x-ds24-sandbox-fail";
 
+/// Where `requestApiKey` points the approval link when a request names no
+/// host: the address `ds24-proxy sandbox` listens on by default.
+const DEFAULT_HOST: &str = "127.0.0.1:7425";
+
 /// The body as read, and whether reading it went wrong.
 type BodyRead = (Bytes, Result<(), ApiError>);
 
@@ -38,11 +44,19 @@ type BodyRead = (Bytes, Result<(), ApiError>);
 pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let (body, body_status) = read_body(body).await;
     let target = route::resolve(parts.uri.path());
     let function = target.as_ref().map_or_else(String::new, |t| {
         functions::find(&t.function).map_or_else(|| t.function.clone(), |f| f.name.to_owned())
     });
+    // Taken on arrival, so concurrent calls use up faults in arrival order.
+    let fault = target.as_ref().and_then(|_| sandbox.take_fault(&function));
+    // Reading the body of an `Expect: 100-continue` request would make
+    // hyper send `100 Continue`, and a reset must come before any byte.
+    let (body, body_status) = if fault == Some(Fault::Reset) && expects_continue(&parts.headers) {
+        (Bytes::new(), Ok(()))
+    } else {
+        read_body(body).await
+    };
     let kind = BodyKind::from_content_type(header_text(&parts.headers, CONTENT_TYPE.as_str()));
     let parsed = params::parse(parts.uri.query(), &body, kind);
     sandbox.record(RecordedRequest {
@@ -55,6 +69,13 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
         params: Value::Object(parsed.as_ref().cloned().unwrap_or_default()),
     });
     let style = effective_style(&parts.headers, sandbox.error_style());
+    if let Some(fault) = fault {
+        tracing::debug!(sandbox.function = %function, sandbox.fault = ?fault, "sandbox fault");
+        let switch = parts.extensions.get::<ConnectInfo<KillSwitch>>();
+        if let Some(reply) = faults::apply(fault, style, switch.map(|c| &c.0)).await {
+            return reply;
+        }
+    }
     let outcome = match &target {
         None => Err(ApiError::new(
             code::BAD_CALL,
@@ -63,7 +84,7 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
         .with_status(StatusCode::NOT_FOUND)),
         Some(target) => body_status
             .and_then(|()| parsed.map_err(params_error))
-            .and_then(|params| answer(&sandbox, &parts.headers, target, &params)),
+            .and_then(|params| answer(&sandbox, &parts, target, &params)),
     };
     match outcome {
         Ok(data) => {
@@ -80,27 +101,33 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
 /// Checks the fault knob, the key and the function, then runs it.
 fn answer(
     sandbox: &Sandbox,
-    headers: &HeaderMap,
+    parts: &request::Parts,
     target: &route::Target,
     params: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
+    let headers = &parts.headers;
     if let Some(forced) = header_text(headers, FAIL_HEADER).and_then(|v| v.trim().parse().ok()) {
         return Err(ApiError::new(forced, envelope::standard_message(forced)));
     }
-    let key = auth::authenticate(headers.get("x-ds-api-key"), target.path_key.as_deref())?;
+    let key = auth::authenticate(
+        &sandbox.keys(),
+        headers.get("x-ds-api-key"),
+        target.path_key.as_deref(),
+    )?;
     let Some(function) = functions::find(&target.function) else {
         return Err(ApiError::new(
             code::BAD_CALL,
             format!("Invalid API function called: {}()", target.function),
         ));
     };
-    auth::authorize(key, function.writes)?;
+    auth::authorize(&key, function.access)?;
     let call = functions::Call {
         params,
         key,
         now: clock::now(),
+        host: host_of(parts),
     };
-    function.run(&mut sandbox.store(), &call)
+    function.run(sandbox, &call)
 }
 
 /// Reads the body up to [`BODY_LIMIT`]; beyond it keeps the first MiB,
@@ -150,4 +177,24 @@ fn effective_style(headers: &HeaderMap, default: ErrorStyle) -> ErrorStyle {
     header_text(headers, STYLE_HEADER)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `host[:port]` the client addressed: the `Host` header, else the URI's
+/// authority, else [`DEFAULT_HOST`]. Anything that could not be a host is
+/// ignored, since it ends up inside a URL.
+fn host_of(parts: &request::Parts) -> &str {
+    let plausible = |h: &&str| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+    };
+    header_text(&parts.headers, HOST.as_str())
+        .filter(plausible)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()).filter(plausible))
+        .unwrap_or(DEFAULT_HOST)
+}
+
+/// Whether the client waits for `100 Continue` before sending its body.
+fn expects_continue(headers: &HeaderMap) -> bool {
+    header_text(headers, EXPECT.as_str()).is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
 }

@@ -1,23 +1,37 @@
 //! The sandbox: a local stand-in for the Digistore24 vendor API.
 //!
 //! It answers the 20 popular functions (API-FACTS §8.1) plus `getUserInfo`
-//! and `ping` from a small, deterministic, mutable data set, speaks the real
-//! envelope and error codes, and records every request it receives so tests
-//! can assert on what the proxy actually sent. Users run it offline with
-//! `ds24-proxy sandbox` or `serve --sandbox`.
+//! and `ping` from a small, deterministic, mutable data set, runs the
+//! API-key connect flow (`requestApiKey`, an approval page, `retrieveApiKey`,
+//! `unregister`; API-FACTS §6), speaks the real envelope and error codes,
+//! and records every API request it receives so tests can assert on what
+//! the proxy actually sent. Users run it offline with `ds24-proxy sandbox`
+//! or `serve --sandbox`.
 //!
 //! Module map:
-//! - `handler`: the one request handler (body limit, recording, auth, dispatch)
+//! - `handler`: the one API request handler (body limit, recording, faults,
+//!   auth, dispatch)
 //! - `route`: which function a path names (three URL shapes)
 //! - `params`: query + form (+ JSON) → one nested parameter object
-//! - `auth`: the two built-in keys and what they may do
+//! - `keys`: the accepted keys (built-in, minted, added), [`Permission`],
+//!   and the key control methods for tests
+//! - `requests`: connect requests by token and the vendor's decision
+//! - `approval`: the HTML approval page at `/sandbox/approve/{token}`
+//! - `auth`: the key of a request and what its permission allows
+//! - `faults`: [`Fault`]s scripted with [`Sandbox::fail_next`], and call counts
+//! - `socket`: the listener behind [`serve`], whose connections a fault can
+//!   reset
 //! - `envelope`: success/error JSON and the HTTP status of each error code
 //! - `clock`: `YYYY-MM-DD HH:MM:SS` times and `from`/`to` filters
 //! - `paging`: `page_no`/`page_size` handling
 //! - `store`, `data`: the records and their seed
 //! - `functions`: the function table and one file per domain
 //!
-//! Knobs for tests, as request headers (they are recorded like any other):
+//! Knobs for tests, as methods: [`Sandbox::fail_next`] (errors, bare
+//! statuses, resets, delays for the next calls), [`Sandbox::calls`],
+//! [`Sandbox::add_key`], [`Sandbox::revoke_key`], [`Sandbox::approve`],
+//! [`Sandbox::abort`], [`Sandbox::pending_tokens`]. And as request headers
+//! (they are recorded like any other):
 //! - `X-DS24-Sandbox-Error-Style: 200|4xx` picks the error style for this
 //!   request only;
 //! - `X-DS24-Sandbox-Fail: <code>` answers with that error code (e.g. `12`,
@@ -25,18 +39,26 @@
 //!
 //! The seeded ids tests can rely on are listed in `data.rs`.
 
+mod approval;
 mod auth;
 mod clock;
 mod data;
 mod envelope;
+mod faults;
 mod functions;
 mod handler;
+mod keys;
 mod paging;
 mod params;
+mod requests;
 mod route;
+mod socket;
 mod store;
 #[cfg(test)]
 mod tests;
+
+pub use faults::Fault;
+pub use keys::Permission;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -44,6 +66,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
+use axum::routing::get;
 
 /// Key with full access (`writable`); its id is `1000`.
 pub const WRITABLE_KEY: &str = "1000-SandboxWritableKey00000000000000000000000";
@@ -51,6 +74,10 @@ pub const WRITABLE_KEY: &str = "1000-SandboxWritableKey00000000000000000000000";
 /// Key with read access (`readonly`); its id is `1001`. Write functions
 /// answer it with code 5 "Permission denied.".
 pub const READONLY_KEY: &str = "1001-SandboxReadonlyKey00000000000000000000000";
+
+/// Developer key (`developer`); its id is `1002`. It may only call
+/// `requestApiKey` and `retrieveApiKey`, and those two accept no other key.
+pub const DEVELOPER_KEY: &str = "1002-SandboxDeveloperKey0000000000000000000000";
 
 /// How many requests a sandbox remembers. Tests stay far below it; the
 /// bound only keeps a long-running `ds24-proxy sandbox` from growing
@@ -125,7 +152,8 @@ pub struct RecordedRequest {
     pub params: serde_json::Value,
 }
 
-/// A running sandbox: its data, its recordings and its error style.
+/// A running sandbox: its data, keys, recordings, scripted faults and error
+/// style.
 ///
 /// Cheap to clone; clones share one state, so a test can keep a handle
 /// while the router serves requests.
@@ -137,18 +165,24 @@ pub struct Sandbox {
 /// State shared by all clones of a [`Sandbox`].
 ///
 /// Plain `std` mutexes: every lock is taken and released inside synchronous
-/// code, never across an `.await`.
+/// code, never across an `.await`. Request handling takes them one at a
+/// time; only `Debug` holds several, in field order, so no two threads can
+/// wait on each other.
 struct Inner {
     store: Mutex<store::Store>,
+    keys: Mutex<keys::Keys>,
+    faults: Mutex<faults::Faults>,
     recorded: Mutex<VecDeque<RecordedRequest>>,
     error_style: Mutex<ErrorStyle>,
 }
 
 /// Short on purpose: the full data set and every recorded body would bury
-/// whatever log line printed the sandbox.
+/// whatever log line printed the sandbox, and keys are not printed at all.
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inner")
+            .field("keys", &*lock(&self.keys))
+            .field("faults", &*lock(&self.faults))
             .field("recorded", &lock(&self.recorded).len())
             .field("error_style", &*lock(&self.error_style))
             .finish_non_exhaustive()
@@ -164,6 +198,8 @@ impl Sandbox {
         Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(data::seed()),
+                keys: Mutex::new(keys::Keys::builtin()),
+                faults: Mutex::new(faults::Faults::default()),
                 recorded: Mutex::new(VecDeque::new()),
                 error_style: Mutex::new(options.error_style),
             }),
@@ -174,18 +210,23 @@ impl Sandbox {
     ///
     /// Accepts `/api/call/{function}`, `/api/call/{function}/format/json` and
     /// the legacy `/api/call/{key}/json/{function}`, with any method. Every
-    /// other path gets the error envelope (code 9) with HTTP 404.
+    /// other path gets the error envelope (code 9) with HTTP 404, except the
+    /// connect flow's approval page, `GET`/`POST /sandbox/approve/{token}`.
     pub fn router(&self) -> Router {
         self.clone().into_router()
     }
 
     /// The router, owning this handle (shares state with every clone).
     fn into_router(self) -> Router {
-        Router::new().fallback(handler::handle).with_state(self)
+        Router::new()
+            .route(approval::ROUTE, get(approval::show).post(approval::decide))
+            .fallback(handler::handle)
+            .with_state(self)
     }
 
-    /// Every request received so far, oldest first (only the newest 10 000
-    /// are kept).
+    /// Every API request received so far, oldest first (only the newest
+    /// 10 000 are kept). Visits to the approval page are not API calls and
+    /// are not recorded.
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         lock(&self.inner.recorded).iter().cloned().collect()
     }
@@ -215,6 +256,10 @@ impl Sandbox {
     fn store(&self) -> MutexGuard<'_, store::Store> {
         lock(&self.inner.store)
     }
+
+    fn keys(&self) -> MutexGuard<'_, keys::Keys> {
+        lock(&self.inner.keys)
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not turn
@@ -224,6 +269,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Serves `sandbox.router()` on the listener until `shutdown` resolves.
+///
+/// Unlike a bare router, this can play [`Fault::Reset`]: every connection
+/// carries a kill switch (see `socket.rs`).
 ///
 /// # Errors
 /// Returns the I/O error that stopped the server, if any.
@@ -236,7 +284,10 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::debug!(sandbox.addr = %addr, "sandbox serving");
     }
-    axum::serve(listener, sandbox.into_router())
+    let app = sandbox
+        .into_router()
+        .into_make_service_with_connect_info::<socket::KillSwitch>();
+    axum::serve(socket::KillableListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
 }

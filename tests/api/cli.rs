@@ -278,3 +278,265 @@ fn the_cli_works_in_a_sidecar_environment_with_inbound_tokens_set() {
     assert!(failed.stdout.is_empty(), "a proxy error went to stdout");
     assert!(String::from_utf8_lossy(&failed.stderr).contains("unknown_connection"));
 }
+
+#[test]
+fn connect_stores_a_key_from_stdin_and_connections_manage_it_without_showing_it() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.display().to_string();
+    let env = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+
+    let connected = shell.run_with(
+        &["connect", "--name", "shop2", "--api-key-stdin"],
+        Some(&format!("{}\n", sandbox::WRITABLE_KEY)),
+        &env,
+    );
+    assert!(
+        connected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connected.stderr)
+    );
+    let said = String::from_utf8_lossy(&connected.stderr);
+    assert!(
+        said.contains("key id 1000") && said.contains("writable"),
+        "{said}"
+    );
+
+    let rejected = shell.run_with(
+        &["connect", "--name", "shop3", "--api-key-stdin"],
+        Some("1999-NotAValidSandboxKey"),
+        &env,
+    );
+    assert!(!rejected.status.success(), "an unverified key was stored");
+
+    let listed = shell.run_with(&["connections", "list", "--json"], None, &env);
+    let listed_json = stdout_json(&listed);
+    let shop2 = listed_json["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "shop2")
+        .expect("shop2 is listed")
+        .clone();
+    assert_eq!(shop2["source"], "stored");
+    assert_eq!(shop2["key_id"], "1000");
+    assert!(
+        !listed_json["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "shop3")
+    );
+
+    let tested = shell.run_with(&["connections", "test", "shop2"], None, &env);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let shown = shell.run_with(&["connections", "show", "shop2"], None, &env);
+    let plain = shell.run_with(&["connections", "list"], None, &env);
+    for output in [&connected, &listed, &tested, &shown, &plain] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !all.contains("SandboxWritableKey"),
+            "a secret in CLI output: {all}"
+        );
+    }
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(18).any(|w| w == b"SandboxWritableKey"),
+            "the key is in the store in plain text"
+        );
+    }
+
+    let env_source = shell.run_with(&["connections", "remove", "main"], None, &env);
+    assert!(
+        !env_source.status.success(),
+        "main comes from the environment and cannot be removed here"
+    );
+    let removed = shell.run_with(&["connections", "remove", "shop2"], None, &env);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let after = stdout_json(&shell.run_with(&["connections", "list", "--json"], None, &env));
+    assert!(
+        !after["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "shop2")
+    );
+}
+
+#[test]
+fn connections_test_fails_for_a_key_digistore24_refuses() {
+    let shell = Shell::start();
+    let refused = shell.run_with(
+        &["connections", "test", "main"],
+        None,
+        &[("DS24_API_KEY", "1999-NotAValidSandboxKey")],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("credential_rejected"));
+}
+
+#[tokio::test]
+async fn connect_runs_the_developer_key_flow_against_the_sandbox_end_to_end() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let (mut child, url, reader) = start_connect(
+        &shell,
+        &data_dir,
+        &["--name", "live", "--permissions", "readonly"],
+    );
+
+    // What a person sees: a page with both buttons.
+    let page = crate::helpers::client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Approve") && page.contains("Abort"), "{page}");
+    // The person clicks Approve.
+    let clicked = crate::helpers::client()
+        .post(&url)
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert!(clicked.status().is_success());
+
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let said = reader.join().unwrap();
+    assert!(status.success(), "connect failed:\n{said}");
+    assert!(
+        said.contains("Connected `live`") && said.contains("readonly"),
+        "{said}"
+    );
+    assert!(
+        said.contains("waiting for approval"),
+        "no progress was shown: {said}"
+    );
+
+    let env = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+    let listed = stdout_json(&shell.run_with(&["connections", "show", "live"], None, &env));
+    assert_eq!(listed["source"], "stored");
+    let key_id: u64 = listed["key_id"].as_str().unwrap().parse().unwrap();
+    assert!(key_id >= 2000, "a minted key, not a built-in one: {key_id}");
+    let tested = shell.run_with(&["connections", "test", "live"], None, &env);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(String::from_utf8_lossy(&tested.stdout).contains("readonly"));
+
+    let removed = shell.run_with(
+        &["connections", "remove", "live", "--unregister"],
+        None,
+        &env,
+    );
+    let said = String::from_utf8_lossy(&removed.stderr);
+    assert!(removed.status.success(), "{said}");
+    assert!(said.contains("deleted at Digistore24"), "{said}");
+    let after = stdout_json(&shell.run_with(&["connections", "list", "--json"], None, &env));
+    assert!(
+        !after["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "live")
+    );
+}
+
+/// Starts `connect` against the sandbox; returns the child, the approval
+/// URL it printed, and a handle that yields the rest of its stderr.
+fn start_connect(
+    shell: &Shell,
+    data_dir: &str,
+    args: &[&str],
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let base = format!("http://{}/api/call", shell.sandbox.addr);
+    let mut child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .args(["--no-browser", "--poll-secs", "1", "--timeout-secs", "60"])
+        .env("DS24_BASE_URL", &base)
+        .env("DS24_DEVELOPER_KEY", sandbox::DEVELOPER_KEY)
+        .env("DS24_PROXY_DATA_DIR", data_dir)
+        .env_remove("DS24_API_KEY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http")) {
+                let _ = tx.send(url.to_owned());
+            }
+            all.push(line);
+        }
+        all.join("\n")
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("connect printed no approval URL");
+    (child, url, reader)
+}
+
+#[tokio::test]
+async fn connect_stops_with_a_clear_message_when_the_request_is_aborted() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let (mut child, url, reader) = start_connect(&shell, &data_dir, &["--name", "nope"]);
+    let clicked = crate::helpers::client()
+        .post(&url)
+        .form(&[("decision", "abort")])
+        .send()
+        .await
+        .unwrap();
+    assert!(clicked.status().is_success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let said = reader.join().unwrap();
+    assert!(!status.success());
+    assert!(said.contains("aborted"), "{said}");
+    let listed = stdout_json(&shell.run_with(
+        &["connections", "list", "--json"],
+        None,
+        &[("DS24_PROXY_DATA_DIR", data_dir.as_str())],
+    ));
+    assert!(
+        !listed["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "nope")
+    );
+}

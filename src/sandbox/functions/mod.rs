@@ -1,9 +1,11 @@
 //! The functions the sandbox answers: one table, one file per domain.
 //!
-//! A handler gets the store and the call (parameters, key, time) and
-//! returns the `data` of a success envelope or an [`ApiError`].
+//! A handler gets the store (or, for the connect flow, the keys) and the
+//! call (parameters, key, time, host) and returns the `data` of a success
+//! envelope or an [`ApiError`].
 
 mod account;
+mod api_keys;
 mod buyers;
 mod deliveries;
 mod products;
@@ -14,8 +16,10 @@ mod vouchers;
 
 use serde_json::{Map, Value};
 
+use super::Sandbox;
 use super::auth::ApiKey;
 use super::envelope::ApiError;
+use super::keys::Keys;
 use super::store::Store;
 
 /// What a handler sees of a request.
@@ -27,41 +31,76 @@ pub(crate) struct Call<'a> {
     pub key: ApiKey,
     /// The current time, seconds since the epoch.
     pub now: i64,
+    /// `host[:port]` the request was sent to, for links back to the
+    /// sandbox (the approval page).
+    pub host: &'a str,
 }
 
-/// A function's handler.
-type Handler = fn(&mut Store, &Call<'_>) -> Result<Value, ApiError>;
+/// Which keys may call a function (API-FACTS §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Any `readonly` or `writable` key.
+    Read,
+    /// A `writable` key.
+    Write,
+    /// A developer key, and nothing else.
+    Developer,
+}
+
+/// A handler working on the account's records.
+type DataHandler = fn(&mut Store, &Call<'_>) -> Result<Value, ApiError>;
+
+/// A handler working on the keys and connect requests.
+type KeysHandler = fn(&mut Keys, &Call<'_>) -> Result<Value, ApiError>;
+
+/// A function's handler, by the state it works on.
+#[derive(Clone, Copy, Debug)]
+enum Handler {
+    Data(DataHandler),
+    Keys(KeysHandler),
+}
 
 /// One entry of the function table.
 #[derive(Debug)]
 pub(crate) struct Function {
     /// Name as Digistore24 spells it.
     pub name: &'static str,
-    /// Whether it changes data (and so needs a `writable` key).
-    pub writes: bool,
+    /// Which keys may call it.
+    pub access: Access,
     handler: Handler,
 }
 
 impl Function {
-    /// Runs the handler.
-    pub fn run(&self, store: &mut Store, call: &Call<'_>) -> Result<Value, ApiError> {
-        (self.handler)(store, call)
+    /// Runs the handler, holding the one lock it needs for the whole call.
+    pub fn run(&self, sandbox: &Sandbox, call: &Call<'_>) -> Result<Value, ApiError> {
+        match self.handler {
+            Handler::Data(handler) => handler(&mut sandbox.store(), call),
+            Handler::Keys(handler) => handler(&mut sandbox.keys(), call),
+        }
     }
 }
 
-const fn read(name: &'static str, handler: Handler) -> Function {
+const fn read(name: &'static str, handler: DataHandler) -> Function {
     Function {
         name,
-        writes: false,
-        handler,
+        access: Access::Read,
+        handler: Handler::Data(handler),
     }
 }
 
-const fn write(name: &'static str, handler: Handler) -> Function {
+const fn write(name: &'static str, handler: DataHandler) -> Function {
     Function {
         name,
-        writes: true,
-        handler,
+        access: Access::Write,
+        handler: Handler::Data(handler),
+    }
+}
+
+const fn keys(name: &'static str, access: Access, handler: KeysHandler) -> Function {
+    Function {
+        name,
+        access,
+        handler: Handler::Keys(handler),
     }
 }
 
@@ -89,6 +128,11 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     read("listOrderforms", account::list_orderforms),
     read("getUserInfo", account::get_user_info),
     read("ping", account::ping),
+    keys("requestApiKey", Access::Developer, api_keys::request),
+    keys("retrieveApiKey", Access::Developer, api_keys::retrieve),
+    // Any key may delete itself, a read-only one included: unregistering
+    // gives up access rather than changing the account's data.
+    keys("unregister", Access::Read, api_keys::unregister),
 ];
 
 /// Looks a function up by name. PHP method names ignore case, so the
@@ -225,4 +269,19 @@ pub(crate) fn apply_fields(
         }
     }
     Ok(changed)
+}
+
+/// Public `https://` URLs only; Digistore24 refuses plain http and
+/// localhost for every URL parameter (S2, S5).
+pub(crate) fn secure_url(text: &str) -> bool {
+    match url::Url::parse(text) {
+        Ok(url) => {
+            url.scheme() == "https"
+                && !matches!(
+                    url.host_str(),
+                    Some("localhost" | "127.0.0.1" | "[::1]") | None
+                )
+        }
+        Err(_) => false,
+    }
 }

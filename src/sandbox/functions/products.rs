@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Call, apply_fields, parse_flag};
+use super::{Call, apply_fields, parse_flag, secure_url};
 use crate::sandbox::clock;
 use crate::sandbox::envelope::ApiError;
 use crate::sandbox::store::{Fields, Product, Store, fields_of, same_id, text, yes_no};
@@ -200,18 +200,4 @@ fn checked_edits(edits: &Map<String, Value>) -> Result<Fields, ApiError> {
         out.insert(name.clone(), value);
     }
     Ok(out)
-}
-
-/// Public `https://` URLs only; Digistore24 refuses localhost (S2, S5).
-fn secure_url(text: &str) -> bool {
-    match url::Url::parse(text) {
-        Ok(url) => {
-            url.scheme() == "https"
-                && !matches!(
-                    url.host_str(),
-                    Some("localhost" | "127.0.0.1" | "[::1]") | None
-                )
-        }
-        Err(_) => false,
-    }
 }

@@ -1,9 +1,13 @@
 //! Tests of the sandbox, driving `router()` in-process with `oneshot`.
 //! Helpers live here; each file covers one concern.
 
+mod approval;
 mod auth;
 mod clock;
+mod connect;
+mod faults;
 mod functions;
+mod keys;
 mod paging;
 mod params;
 mod products;
@@ -12,6 +16,7 @@ mod recording;
 mod routes;
 
 use axum::body::Body;
+use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -53,8 +58,24 @@ fn sandbox() -> Sandbox {
     Sandbox::new(SandboxOptions::default())
 }
 
-/// Sends a request through a fresh router of `sandbox`.
-async fn send(sandbox: &Sandbox, request: Request<Body>) -> Reply {
+/// A reply as it came, for the ones that are not JSON.
+#[derive(Debug)]
+struct RawReply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl RawReply {
+    /// The body as text (pages, plain-text faults).
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends a request through a fresh router of `sandbox`; returns the reply
+/// whatever its body.
+async fn send_raw(sandbox: &Sandbox, request: Request<Body>) -> RawReply {
     let response = sandbox
         .router()
         .oneshot(request)
@@ -62,16 +83,26 @@ async fn send(sandbox: &Sandbox, request: Request<Body>) -> Reply {
         .expect("the router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
+    let body = response
         .into_body()
         .collect()
         .await
         .expect("the body is in memory")
         .to_bytes();
-    let json = serde_json::from_slice(&bytes).expect("every reply is JSON");
-    Reply {
+    RawReply {
         status,
         headers,
+        body,
+    }
+}
+
+/// Sends a request through a fresh router of `sandbox`.
+async fn send(sandbox: &Sandbox, request: Request<Body>) -> Reply {
+    let raw = send_raw(sandbox, request).await;
+    let json = serde_json::from_slice(&raw.body).expect("every reply is JSON");
+    Reply {
+        status: raw.status,
+        headers: raw.headers,
         json,
     }
 }
