@@ -8,6 +8,7 @@
 //! - [`config`]: layered configuration (defaults < file < env < flags), validated.
 //! - [`credentials`]: credential sources and the [`credentials::ApiKey`] secret type.
 //! - [`upstream`]: the pooled HTTP client to Digistore24 and its error classification.
+//! - [`policy`]: inbound callers and what their token's policy allows.
 //! - [`proxy`]: the pass-through route: path normalisation, header rules, streaming.
 //! - [`server`]: router, serve loop with drain, state, error rendering, middleware.
 //! - [`sandbox`]: a local stand-in for the Digistore24 API (offline use and tests).
@@ -19,6 +20,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod policy;
 pub mod proxy;
 pub mod sandbox;
 pub mod server;

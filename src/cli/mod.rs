@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// Log format: text or json (overrides DS24_PROXY_LOG_FORMAT).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Start on a non-loopback address without inbound tokens. Anyone who
+    /// can reach the address can then use the stored key: only for networks
+    /// you control by other means.
+    #[arg(long)]
+    pub dangerously_allow_public_listen_without_token: bool,
 }
 
 /// `ds24-proxy sandbox`

@@ -14,6 +14,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config_file: args.config,
         listen: args.listen,
         log_format: args.log_format,
+        allow_public_without_token: args.dangerously_allow_public_listen_without_token,
     };
     let mut config = config::load(&ProcessEnv, &overrides)?;
     crate::telemetry::init(config.log_format);
@@ -32,6 +33,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     tracing::info!(listen = %listener.local_addr()?, "ds24-proxy listening");
+    if !config.listen.ip().is_loopback() && config.tokens.is_empty() {
+        tracing::warn!(
+            "LISTENING ON A PUBLIC ADDRESS WITHOUT INBOUND TOKENS: anyone who can reach it can use the stored Digistore24 key"
+        );
+    }
     crate::run(listener, config, crate::shutdown_signal()).await
 }
 

@@ -50,6 +50,29 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub connections: BTreeMap<String, RawConnection>,
+    /// `[[policies]]`: tokens with narrowed rights.
+    #[serde(default)]
+    pub policies: Vec<RawPolicy>,
+}
+
+/// `[[policies]]`: an inbound token (read from an environment variable)
+/// and what it may do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Identity in logs and the audit log.
+    pub name: String,
+    /// Environment variable holding the token.
+    pub token_env: String,
+    /// Allowed effects: `read`, `write`, `money` (default: all).
+    pub effects: Option<Vec<String>>,
+    /// Only these functions or action keys.
+    pub allow_functions: Option<Vec<String>>,
+    /// Never these functions or action keys.
+    #[serde(default)]
+    pub deny_functions: Vec<String>,
+    /// Only these connections.
+    pub connections: Option<Vec<String>>,
 }
 
 /// `[server]`

@@ -6,6 +6,7 @@ mod credential;
 mod env;
 mod error;
 mod file;
+mod policy;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -83,11 +84,17 @@ pub struct ConnectionConfig {
 
 /// An inbound bearer token. Compared in constant time; never logged.
 #[derive(Clone)]
-pub struct InboundToken(pub(crate) secrecy::SecretString);
+pub struct InboundToken {
+    pub(crate) secret: secrecy::SecretString,
+    /// Its identity in logs and the audit log (`token-1`, or a policy name).
+    pub name: String,
+    /// What it may do; `None` allows everything.
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
+}
 
 impl std::fmt::Debug for InboundToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InboundToken([redacted])")
+        write!(f, "InboundToken({}, [redacted])", self.name)
     }
 }
 
@@ -110,6 +117,10 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--log-format text|json`.
     pub log_format: Option<String>,
+    /// `--dangerously-allow-public-listen-without-token`: lets a
+    /// non-loopback address start without inbound tokens (for networks
+    /// the operator controls by other means).
+    pub allow_public_without_token: bool,
 }
 
 /// Loads and validates the configuration from the file, `env` and `flags`.

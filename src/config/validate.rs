@@ -38,7 +38,7 @@ pub(super) fn validate(
     })?;
 
     let tokens = tokens(&raw, env)?;
-    if !listen.ip().is_loopback() && tokens.is_empty() {
+    if !listen.ip().is_loopback() && tokens.is_empty() && !flags.allow_public_without_token {
         return Err(ConfigError::new(
             listen_key,
             format!(
@@ -190,15 +190,52 @@ fn tokens(raw: &RawConfig, env: &dyn Env) -> Result<Vec<InboundToken>, ConfigErr
             raw.server.tokens.clone().unwrap_or_default(),
         ),
     };
-    list.into_iter()
-        .map(|t| {
-            if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
-                Err(ConfigError::new(key, "a token is shorter than 16 characters or contains spaces or control characters", "use long random tokens, e.g. `openssl rand -hex 32`, separated by commas"))
-            } else {
-                Ok(InboundToken(SecretString::from(t)))
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (i, t) in list.into_iter().enumerate() {
+        out.push(InboundToken {
+            secret: token_secret(key, t)?,
+            name: format!("token-{}", i + 1),
+            policy: None,
+        });
+    }
+    for (i, p) in raw.policies.iter().enumerate() {
+        let at = |field: &str| format!("policies[{i}].{field}");
+        if p.name.is_empty() || out.iter().any(|t| t.name == p.name) {
+            return Err(ConfigError::new(
+                at("name"),
+                "a policy needs a unique, non-empty name",
+                "name each policy differently, e.g. \"agent\"",
+            ));
+        }
+        let value = env.var(&p.token_env).ok_or_else(|| {
+            ConfigError::new(
+                at("token_env"),
+                format!("the environment variable {} is not set", p.token_env),
+                format!(
+                    "export {}=<a long random token> for policy `{}`",
+                    p.token_env, p.name
+                ),
+            )
+        })?;
+        let policy = super::policy::policy(p, &at)?;
+        out.push(InboundToken {
+            secret: token_secret(&p.token_env, value)?,
+            name: p.name.clone(),
+            policy: Some(std::sync::Arc::new(policy)),
+        });
+    }
+    Ok(out)
+}
+
+fn token_secret(key: &str, t: String) -> Result<SecretString, ConfigError> {
+    if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new(
+            key,
+            "a token is shorter than 16 characters or contains spaces or control characters",
+            "use long random tokens, e.g. `openssl rand -hex 32`, separated by commas",
+        ));
+    }
+    Ok(SecretString::from(t))
 }
 
 fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {

@@ -55,6 +55,12 @@ pub async fn pass_through(
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", target.function);
+    let _caller = crate::policy::authorize(
+        &parts.extensions,
+        &conn.name,
+        target.function,
+        crate::actions::effect_of_function(target.function),
+    )?;
 
     let url = target_url(
         &conn.base_url,

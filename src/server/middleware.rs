@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, ErrorKind};
 use super::state::AppState;
+use crate::policy::Caller;
 
 /// Header carrying the request id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -88,10 +89,17 @@ pub struct UpstreamReply;
 /// except on `/healthz` (probes). The exemption is by exact route: a prefix
 /// rule would let a pass-through path that merely starts the same way
 /// through with the stored key.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let tokens = &state.config().tokens;
-    let path = req.uri().path();
-    if tokens.is_empty() || path == "/healthz" {
+    if tokens.is_empty() {
+        req.extensions_mut().insert(Caller::anonymous());
+        return next.run(req).await;
+    }
+    if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
     let presented = req
@@ -100,7 +108,7 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .map(|(_, token)| token.trim().to_owned());
     let Some(presented) = presented else {
         return ApiError::new(
             ErrorKind::Unauthorized,
@@ -110,22 +118,30 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
     };
     // Compare against every token without stopping early, in constant time,
     // so timing does not tell how much of a guess was right.
-    let mut matched = subtle::Choice::from(0);
+    let mut found: Option<&crate::config::InboundToken> = None;
     for token in tokens {
         use secrecy::ExposeSecret;
-        matched |= token
-            .0
+        let same = token
+            .secret
             .expose_secret()
             .as_bytes()
             .ct_eq(presented.as_bytes());
+        if bool::from(same) {
+            found = Some(token);
+        }
     }
-    if bool::from(matched) {
-        next.run(req).await
-    } else {
-        ApiError::new(
+    match found {
+        Some(token) => {
+            req.extensions_mut().insert(Caller {
+                name: token.name.as_str().into(),
+                policy: token.policy.clone(),
+            });
+            next.run(req).await
+        }
+        None => ApiError::new(
             ErrorKind::Unauthorized,
             "the bearer token is not one of the configured tokens (DS24_PROXY_TOKEN)",
         )
-        .into_response()
+        .into_response(),
     }
 }

@@ -31,7 +31,10 @@ impl Proxy {
     /// Runs the binary with `args` (a `serve` command) on a free port.
     pub fn start_command(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
-        command.args(args).args(["--listen", "127.0.0.1:0"]);
+        command.args(args);
+        if !args.iter().any(|a| a == "--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         for var in [
             "DS24_API_KEY",
             "DS24_API_KEY_FILE",

@@ -1,5 +1,6 @@
 //! One integration-test binary; this file only declares the modules.
 
+mod access;
 mod actions;
 mod binary;
 mod cli;

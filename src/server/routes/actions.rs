@@ -128,6 +128,12 @@ async fn run(
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", action.function);
+    let _caller = crate::policy::authorize(
+        &parts.extensions,
+        &conn.name,
+        action.function,
+        action.effect,
+    )?;
 
     let input = read_input(body).await?;
     action.validate(&input).map_err(|mut errors| {
