@@ -8,9 +8,11 @@
 //! - [`config`]: layered configuration (defaults < file < env < flags), validated.
 //! - [`credentials`]: credential sources and the [`credentials::ApiKey`] secret type.
 //! - [`upstream`]: the pooled HTTP client to Digistore24 and its error classification.
+//! - [`metrics`]: Prometheus metrics served at `GET /metrics`.
 //! - [`policy`]: inbound callers and what their token's policy allows.
 //! - [`proxy`]: the pass-through route: path normalisation, header rules, streaming.
 //! - [`server`]: router, serve loop with drain, state, error rendering, middleware.
+//! - [`resilience`]: retry policy, circuit breaker and outbound rate limiter.
 //! - [`sandbox`]: a local stand-in for the Digistore24 API (offline use and tests).
 //! - [`store`]: the embedded SQLite store: encrypted secrets and connection state.
 //! - [`telemetry`]: tracing subscriber setup.
@@ -20,8 +22,10 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod resilience;
 pub mod sandbox;
 pub mod server;
 pub mod store;

@@ -171,11 +171,13 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
             }
             let store = state.store().context("the store is not open")?;
             if unregister {
-                let key = conn
-                    .credential
-                    .key()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                // Read the key straight from the store: loading it through the
+                // credential would write its state back after the removal.
+                let secret = store
+                    .secret(&name, "api_key")?
+                    .with_context(|| format!("no key is stored for `{name}`"))?;
+                let key = crate::credentials::ApiKey::from_secret(&secret)
+                    .map_err(|e| anyhow::anyhow!("the stored key is unusable: {e}"))?;
                 call_with_key(state.upstream(), &conn.base_url, "unregister", &[], &key)
                     .await
                     .map_err(|e| {

@@ -15,6 +15,9 @@ pub const DEFAULT_BASE_URL: &str = "https://www.digistore24.com/api/call";
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
 /// A client must send its request headers within this time (no slowloris).
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Requests handled at once; more are refused with 503 at once instead of
+/// queueing until memory or file descriptors run out.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 /// Largest pass-through request body, counted as it streams (DESIGN.md).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 128 * 1024 * 1024;
 /// TCP + TLS connect to Digistore24. Short: a connect that takes longer than
@@ -83,6 +86,7 @@ pub struct RawServer {
     pub drain_timeout_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<u64>,
+    pub max_concurrent_requests: Option<u64>,
     /// Inbound bearer tokens. Prefer `DS24_PROXY_TOKEN` over writing them here.
     pub tokens: Option<Vec<String>>,
 }
@@ -97,6 +101,10 @@ pub struct RawUpstream {
     pub pool_idle_timeout_secs: Option<u64>,
     pub replay_max_bytes: Option<u64>,
     pub renew_margin_secs: Option<u64>,
+    /// Attempts per read call (the first included).
+    pub max_attempts: Option<u32>,
+    /// Total seconds for a read call's attempts and waits.
+    pub retry_budget_secs: Option<u64>,
 }
 
 /// `[store]`
@@ -119,7 +127,23 @@ pub struct RawLog {
 pub struct RawConnection {
     /// Overrides `upstream.base_url` for this connection.
     pub base_url: Option<String>,
+    /// Optional outbound rate limit: `{ per_second = 5.0, burst = 10 }`.
+    pub rate_limit: Option<RawRateLimit>,
     pub credential: Option<RawCredential>,
+}
+
+/// `[connections.NAME] rate_limit`: a token bucket per connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Sustained calls per second.
+    pub per_second: f64,
+    /// Calls allowed at once after a quiet spell (default: 1).
+    pub burst: Option<u32>,
+    /// Callers that may wait for a token at once (default 64); more get 429.
+    pub max_waiters: Option<usize>,
+    /// Longest wait for a token in milliseconds (default 10000); longer gets 429.
+    pub max_wait_ms: Option<u64>,
 }
 
 /// `[connections.NAME.credential]`: where the key comes from. The key itself

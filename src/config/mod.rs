@@ -36,6 +36,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// `server.max_body_bytes`; default 128 MiB.
     pub max_body_bytes: u64,
+    /// `server.max_concurrent_requests`; default 1024.
+    pub max_concurrent_requests: usize,
     /// `server.tokens` / `DS24_PROXY_TOKEN`; empty means no inbound auth.
     pub tokens: Vec<InboundToken>,
     /// `[upstream]` timeouts shared by every connection.
@@ -64,6 +66,9 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
     /// `upstream.pool_idle_timeout_secs`; default 90 s.
     pub pool_idle_timeout: Duration,
+    /// `upstream.max_attempts` (default 3) and `upstream.retry_budget_secs`
+    /// (default 10): retries of read calls.
+    pub retry: crate::resilience::RetryPolicy,
 }
 
 /// One named connection to Digistore24.
@@ -80,6 +85,21 @@ pub struct ConnectionConfig {
     pub auth_header: http::HeaderName,
     /// Text before the key in that header (`Bearer ` for some brokers).
     pub auth_prefix: String,
+    /// `rate_limit`, if set.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A validated outbound rate limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Sustained calls per second.
+    pub per_second: f64,
+    /// Burst size.
+    pub burst: u32,
+    /// Callers that may wait at once.
+    pub max_waiters: usize,
+    /// Longest wait.
+    pub max_wait: Duration,
 }
 
 /// An inbound bearer token. Compared in constant time; never logged.
@@ -242,6 +262,7 @@ impl Config {
                 credential: CredentialSource::Missing,
                 auth_header: crate::proxy::headers::API_KEY,
                 auth_prefix: String::new(),
+                rate_limit: None,
             });
         main.base_url = base_url;
         main.credential = CredentialSource::Static(key);

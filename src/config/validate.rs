@@ -105,6 +105,19 @@ pub(super) fn validate(
             file::DEFAULT_POOL_IDLE_TIMEOUT_SECS,
             "upstream.pool_idle_timeout_secs",
         )?,
+        retry: crate::resilience::RetryPolicy {
+            max_attempts: positive(
+                raw.upstream.max_attempts.map(u64::from),
+                3,
+                "upstream.max_attempts",
+            )? as u32,
+            budget: secs(
+                raw.upstream.retry_budget_secs,
+                10,
+                "upstream.retry_budget_secs",
+            )?,
+            ..crate::resilience::RetryPolicy::default()
+        },
     };
 
     let connections = connections(raw.connections, &base_url, env)?;
@@ -138,6 +151,11 @@ pub(super) fn validate(
             "server.max_body_bytes",
         )?,
         tokens,
+        max_concurrent_requests: positive(
+            raw.server.max_concurrent_requests,
+            file::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            "server.max_concurrent_requests",
+        )? as usize,
         replay_max_bytes,
         renew_margin,
         master_key,
@@ -301,6 +319,22 @@ fn connections(
         };
         let (credential, auth_header, auth_prefix) =
             super::credential::credential(&name, conn.credential, env)?;
+        let rate_limit = match conn.rate_limit {
+            None => None,
+            Some(r) if !(r.per_second.is_finite() && r.per_second > 0.0) => {
+                return Err(ConfigError::new(
+                    format!("{prefix}.rate_limit.per_second"),
+                    "must be a positive number",
+                    "e.g. per_second = 5.0",
+                ));
+            }
+            Some(r) => Some(super::RateLimit {
+                per_second: r.per_second,
+                burst: r.burst.unwrap_or(1).max(1),
+                max_waiters: r.max_waiters.unwrap_or(64),
+                max_wait: Duration::from_millis(r.max_wait_ms.unwrap_or(10_000)),
+            }),
+        };
         out.insert(
             name.clone(),
             ConnectionConfig {
@@ -309,6 +343,7 @@ fn connections(
                 credential,
                 auth_header,
                 auth_prefix,
+                rate_limit,
             },
         );
     }

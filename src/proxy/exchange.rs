@@ -10,12 +10,17 @@
 //! (code 5: a read-only key calling a write) is not a rejection: renewing
 //! would not help.
 
+use std::time::{Duration, Instant, SystemTime};
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use url::Url;
 
 use crate::actions::Effect;
 use crate::credentials::{ApiKey, Renewal};
+use crate::resilience::{
+    BreakerState, Effect as RetryEffect, Outcome, Permit, Verdict, parse_retry_after,
+};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::{AppState, Connection};
 use crate::upstream::{Reply, UpstreamError, UpstreamRequest, codes, envelope};
@@ -57,9 +62,16 @@ pub enum ReplyBody {
 
 /// Sends `method url` with `headers` and `body` for `conn`.
 ///
+/// On the way: the connection's circuit breaker (fail fast while the
+/// upstream is down), its rate limit (wait for a token, or 429), the key
+/// (renewed once after a rejection), and retries as the policy allows: a
+/// read after connection errors, resets, timeouts, 502/503/504 and 429
+/// (honouring `Retry-After`); a write or money call only when it provably
+/// never left the proxy. Only a buffered body can be sent twice.
+///
 /// # Errors
-/// `credential_*` when no working key can be had, `upstream_*` for
-/// transport failures.
+/// `credential_*` when no working key can be had, `upstream_*`,
+/// `rate_limited` or `outcome_unknown` for failures.
 pub async fn send(
     state: &AppState,
     conn: &Connection,
@@ -70,12 +82,45 @@ pub async fn send(
     body: OutBody,
 ) -> Result<Exchange, ApiError> {
     let effect = crate::actions::effect_of_function(function);
+    let retry_effect = match effect {
+        Effect::Read => RetryEffect::Read,
+        Effect::Write => RetryEffect::Write,
+        Effect::Money => RetryEffect::Money,
+    };
+    let policy = &state.config().upstream.retry;
+    let metrics = state.metrics();
     let credential = &conn.credential;
+    let started = Instant::now();
     let mut body = Some(body);
-    for attempt in 0..2 {
+    let mut renewed = false;
+    for attempt in 1u32.. {
+        let call = match conn.breaker.try_acquire(Instant::now()) {
+            Permit::Granted(call) => call,
+            Permit::Rejected { retry_in } => {
+                metrics.breaker_state(&conn.name, 2);
+                return Err(ApiError::new(
+                    ErrorKind::UpstreamUnavailable,
+                    format!("Digistore24 failed repeatedly for connection `{}`; calls are paused for {} s (circuit breaker); nothing was sent", conn.name, retry_in.as_secs().max(1)),
+                )
+                .with_status(StatusCode::SERVICE_UNAVAILABLE));
+            }
+        };
+        if let Some(rate) = &conn.rate {
+            match rate.acquire().await {
+                Ok(waited) if !waited.0.is_zero() => {
+                    metrics.rate_limit_wait(&conn.name, waited.0.as_secs_f64());
+                }
+                Ok(_) => {}
+                Err(limited) => {
+                    metrics.rate_limited(&conn.name);
+                    return Err(ApiError::new(ErrorKind::RateLimited, format!("the outbound rate limit of connection `{}` is reached; try again in {} ms; nothing was sent", conn.name, limited.retry_after.as_millis()))
+                        .with("retry_after_ms", serde_json::json!(limited.retry_after.as_millis() as u64)));
+                }
+            }
+        }
         let key = credential.key().await?;
-        let mut headers = headers.clone();
-        credential.apply(&mut headers, &key);
+        let mut attempt_headers = headers.clone();
+        credential.apply(&mut attempt_headers, &key);
         let (out, replayable) = match body.take().unwrap_or(OutBody::Empty) {
             OutBody::Empty => {
                 body = Some(OutBody::Empty);
@@ -90,37 +135,146 @@ pub async fn send(
         let request = UpstreamRequest {
             method: method.clone(),
             url: url.clone(),
-            headers,
+            headers: attempt_headers,
             body: out,
         };
-        let response = state
-            .upstream()
-            .send(request)
-            .await
-            .map_err(|e| failed(e, effect, function))?;
-        let exchange = inspect(response)
-            .await
-            .map_err(|e| failed(e, effect, function))?;
-        if !is_rejection(&exchange) {
-            credential.mark_ok();
-            return Ok(exchange);
-        }
-        tracing::warn!(connection = %conn.name, attempt, "Digistore24 rejected the API key");
-        if attempt == 1 {
-            break;
-        }
-        match credential.renew_after_rejection(&key).await? {
-            Renewal::Changed(_) if replayable => continue,
-            Renewal::Changed(_) => {
-                return Err(crate::credentials::CredentialError::RenewedNotReplayable {
-                    connection: conn.name.clone(),
+        let sent_at = Instant::now();
+        let result = match state.upstream().send(request).await {
+            Ok(response) => inspect(response).await,
+            Err(e) => Err(e),
+        };
+        let seconds = sent_at.elapsed().as_secs_f64();
+        let (outcome, retry_after) = match &result {
+            Ok(exchange) => (
+                Outcome::Status {
+                    status: exchange.status.as_u16(),
+                    retry_after: None,
+                },
+                exchange
+                    .headers
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            Err(UpstreamError::Connect { .. }) => (Outcome::ConnectFailed, None),
+            Err(UpstreamError::Timeout { .. }) => (Outcome::Timeout, None),
+            Err(_) => (Outcome::Reset, None),
+        };
+        let outcome = match outcome {
+            Outcome::Status { status, .. } => Outcome::Status {
+                status,
+                retry_after: retry_after.as_deref(),
+            },
+            other => other,
+        };
+        metrics.upstream_latency(function, outcome_class(&outcome), seconds);
+        call.record(!outcome.is_upstream_failure(), Instant::now());
+        metrics.breaker_state(&conn.name, breaker_gauge(conn.breaker.state()));
+
+        if let Ok(exchange) = &result {
+            if too_many_requests(exchange) {
+                // Digistore24 asked this connection to slow down: every caller
+                // on it backs off, not only this one.
+                if let Some(rate) = &conn.rate {
+                    let wait = retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                        .unwrap_or(Duration::from_secs(1));
+                    rate.pause_until(
+                        tokio::time::Instant::now() + wait.min(policy.retry_after_cap),
+                    );
                 }
-                .into());
+            } else if is_rejection(exchange) {
+                tracing::warn!(connection = %conn.name, attempt, "Digistore24 rejected the API key");
+                if renewed {
+                    return Err(credential.rejected_error().into());
+                }
+                match credential.renew_after_rejection(&key).await {
+                    Ok(Renewal::Changed(_)) if replayable => {
+                        renewed = true;
+                        metrics.renewal(&conn.name, "rejection", true);
+                        continue;
+                    }
+                    Ok(Renewal::Changed(_)) => {
+                        metrics.renewal(&conn.name, "rejection", true);
+                        return Err(crate::credentials::CredentialError::RenewedNotReplayable {
+                            connection: conn.name.clone(),
+                        }
+                        .into());
+                    }
+                    Ok(Renewal::Unchanged) => return Err(credential.rejected_error().into()),
+                    Err(e) => {
+                        metrics.renewal(&conn.name, "rejection", false);
+                        return Err(e.into());
+                    }
+                }
             }
-            Renewal::Unchanged => break,
+        }
+        let verdict = if replayable {
+            policy.decide(retry_effect, attempt, started.elapsed(), outcome)
+        } else {
+            Verdict::GiveUp
+        };
+        match (verdict, result) {
+            (Verdict::Retry(wait), _) => {
+                metrics.retry(function, retry_reason(&outcome));
+                tracing::info!(
+                    function,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying a read"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            (Verdict::GiveUp, Ok(exchange)) => {
+                credential.mark_ok();
+                return Ok(exchange);
+            }
+            (Verdict::GiveUp, Err(e)) => return Err(failed(e, effect, function)),
         }
     }
-    Err(credential.rejected_error().into())
+    unreachable!("the loop returns")
+}
+
+fn outcome_class(outcome: &Outcome<'_>) -> &'static str {
+    match outcome {
+        Outcome::Timeout => "timeout",
+        Outcome::Status { status, .. } if *status < 500 => "ok",
+        _ => "error",
+    }
+}
+
+fn retry_reason(outcome: &Outcome<'_>) -> &'static str {
+    match outcome {
+        Outcome::ConnectFailed => "connect",
+        Outcome::Reset => "reset",
+        Outcome::Timeout => "timeout",
+        Outcome::Status { status: 429, .. } => "status_429",
+        Outcome::Status { status: 502, .. } => "status_502",
+        Outcome::Status { status: 503, .. } => "status_503",
+        Outcome::Status { status: 504, .. } => "status_504",
+        Outcome::Status { .. } => "status_other",
+    }
+}
+
+fn breaker_gauge(state: BreakerState) -> u8 {
+    match state {
+        BreakerState::Closed => 0,
+        BreakerState::HalfOpen => 1,
+        BreakerState::Open => 2,
+    }
+}
+
+/// HTTP 429, or Digistore24's "too many requests" code in a small reply.
+fn too_many_requests(exchange: &Exchange) -> bool {
+    if exchange.status == StatusCode::TOO_MANY_REQUESTS {
+        return true;
+    }
+    let ReplyBody::Read(bytes) = &exchange.body else {
+        return false;
+    };
+    memchr_error(bytes)
+        && matches!(envelope::parse(exchange.status.as_u16(), bytes), Reply::Error(e) if e.code == Some(codes::TOO_MANY_REQUESTS))
 }
 
 /// A failed exchange as the caller sees it. A write or money call whose

@@ -55,6 +55,7 @@ pub async fn pass_through(
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", target.function);
+    crate::server::middleware::CallLabels::set(&parts.extensions, target.function, &conn.name);
     let _caller = crate::policy::authorize(
         &parts.extensions,
         &conn.name,

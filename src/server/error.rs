@@ -40,6 +40,8 @@ pub enum ErrorKind {
     OutcomeUnknown,
     /// Too many requests.
     RateLimited,
+    /// Too many requests in flight at once; try again shortly.
+    Overloaded,
     /// Body over the configured limit.
     PayloadTooLarge,
     /// No such route.
@@ -66,6 +68,7 @@ impl ErrorKind {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::OutcomeUnknown => "outcome_unknown",
             Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -85,6 +88,7 @@ impl ErrorKind {
                 StatusCode::BAD_GATEWAY
             }
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -145,3 +145,86 @@ pub async fn require_token(
         .into_response(),
     }
 }
+
+/// Sheds load: at most `server.max_concurrent_requests` requests are
+/// handled at once; one more gets `503 overloaded` immediately (with
+/// `Retry-After: 1`) rather than queueing without bound. Probes are exempt,
+/// so an overloaded proxy still reports itself alive.
+pub async fn limit_concurrency(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = state.in_flight().clone().try_acquire_owned() else {
+        state.metrics().shed();
+        let mut response = ApiError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "more than {} requests are in flight; try again in a moment",
+                state.config().max_concurrent_requests
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(req).await
+}
+
+/// Function and connection of a request, filled in by the handler once it
+/// knows them, read by [`record_metrics`] when the response is ready.
+#[derive(Debug, Clone, Default)]
+pub struct CallLabels(std::sync::Arc<std::sync::OnceLock<(String, String)>>);
+
+impl CallLabels {
+    /// Records the labels (the first call wins).
+    pub fn set(extensions: &http::Extensions, function: &str, connection: &str) {
+        if let Some(labels) = extensions.get::<CallLabels>() {
+            let _ = labels.0.set((function.to_owned(), connection.to_owned()));
+        }
+    }
+}
+
+/// Counts every request by route, function, connection and status, and
+/// keeps the in-flight gauge.
+pub async fn record_metrics(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let labels = CallLabels::default();
+    req.extensions_mut().insert(labels.clone());
+    let path = req.uri().path();
+    let route = if path.starts_with("/actions") || path.contains("/actions/") {
+        "action"
+    } else if matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections"
+    ) {
+        "admin"
+    } else {
+        "passthrough"
+    };
+    let _in_flight = state.metrics().in_flight();
+    let response = next.run(req).await;
+    let (function, connection) = labels
+        .0
+        .get()
+        .map(|(f, c)| (f.as_str(), c.as_str()))
+        .unwrap_or(("", ""));
+    state
+        .metrics()
+        .request(route, function, connection, response.status().as_u16());
+    if response.status() == StatusCode::FORBIDDEN
+        && response.extensions().get::<UpstreamReply>().is_none()
+    {
+        // forbidden_by_policy is the only 403 the proxy makes itself.
+        state.metrics().policy_denial("caller", function);
+    }
+    response
+}

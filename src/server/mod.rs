@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(routes::openapi::openapi))
         .route("/connections", get(routes::connections::list_connections))
+        .route("/metrics", get(routes::health::metrics))
         .route("/actions", get(routes::actions::list_actions))
         .route(
             "/actions/{key}",
@@ -54,7 +55,15 @@ pub fn router(state: AppState) -> Router {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(trace::layer())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::record_metrics,
+            ))
             .layer(axum::middleware::from_fn(middleware::render_errors))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::limit_concurrency,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state,
                 middleware::require_token,

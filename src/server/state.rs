@@ -9,6 +9,8 @@ use url::Url;
 use crate::config::Config;
 use crate::credentials::source::SourceContext;
 use crate::credentials::{Clock, Credential, CredentialSource, SystemClock};
+use crate::metrics::Metrics;
+use crate::resilience::{BreakerConfig, CircuitBreaker, RateLimiter};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::store::{SqliteStore, Store};
 use crate::upstream::Upstream;
@@ -25,6 +27,8 @@ struct Inner {
     connections: HashMap<String, Connection>,
     upstream: Upstream,
     store: Option<Arc<dyn Store>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 /// A configured connection, ready to be used.
@@ -36,6 +40,10 @@ pub struct Connection {
     pub base_url: Url,
     /// Its credential.
     pub credential: Credential,
+    /// Fails fast while its upstream is down.
+    pub breaker: CircuitBreaker,
+    /// Its outbound rate limit, if configured.
+    pub rate: Option<RateLimiter>,
 }
 
 impl AppState {
@@ -74,22 +82,40 @@ impl AppState {
                     c.auth_header.clone(),
                     c.auth_prefix.clone(),
                 );
+                let rate = c
+                    .rate_limit
+                    .map(|r| RateLimiter::new(r.per_second, r.burst, r.max_waiters, r.max_wait));
                 let conn = Connection {
                     name: c.name.clone(),
                     base_url: c.base_url.clone(),
                     credential,
+                    breaker: CircuitBreaker::new(BreakerConfig::default()),
+                    rate,
                 };
                 (c.name.clone(), conn)
             })
             .collect();
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 connections,
                 upstream,
                 store,
+                in_flight,
+                metrics: Arc::new(Metrics::new()),
             }),
         })
+    }
+
+    /// Permits for requests in flight (`server.max_concurrent_requests`).
+    pub fn in_flight(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.in_flight
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The store, when one is open.
@@ -209,6 +235,7 @@ fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::R
                         credential: CredentialSource::Stored,
                         auth_header: crate::proxy::headers::API_KEY,
                         auth_prefix: String::new(),
+                        rate_limit: None,
                     },
                 );
             }

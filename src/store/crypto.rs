@@ -106,6 +106,38 @@ pub(super) fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
     aad
 }
 
+/// The associated data of a recorded reply body: binds its blob to the
+/// idempotency record (connection, key) and to the rest of the reply it
+/// belongs to (the request's fingerprint, the status, the content type), so
+/// neither a moved blob nor an edited plain column is ever replayed.
+/// Length-prefixed like [`secret_aad`]; an absent content type is told apart
+/// from an empty one by a presence byte.
+pub(super) fn reply_body_aad(
+    connection: &str,
+    key: &str,
+    fingerprint: &str,
+    status: u16,
+    content_type: Option<&str>,
+) -> Vec<u8> {
+    const DOMAIN: &[u8] = b"ds24-proxy/idempotent-reply/v1\0";
+    let mut aad = Vec::with_capacity(DOMAIN.len() + 64 + connection.len() + key.len());
+    aad.extend_from_slice(DOMAIN);
+    for field in [connection, key, fingerprint] {
+        aad.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad.extend_from_slice(&status.to_be_bytes());
+    match content_type {
+        None => aad.push(0),
+        Some(content_type) => {
+            aad.push(1);
+            aad.extend_from_slice(&(content_type.len() as u64).to_be_bytes());
+            aad.extend_from_slice(content_type.as_bytes());
+        }
+    }
+    aad
+}
+
 /// Makes a new random master key.
 pub(super) fn generate_key() -> Result<Zeroizing<[u8; KEY_LEN]>, rand::rand_core::OsError> {
     use rand::TryRngCore;
@@ -252,6 +284,33 @@ pub(super) mod tests {
         assert_eq!(
             Sealer::new(&[8u8; 32]).open(&secret_aad("main", "api_key"), &a),
             Err(OpenError::Authentication)
+        );
+    }
+
+    #[test]
+    fn a_reply_body_is_bound_to_its_record_status_and_content_type() {
+        let aad = |key: &str, fingerprint: &str, status: u16, content_type: Option<&str>| {
+            reply_body_aad("main", key, fingerprint, status, content_type)
+        };
+        let base = aad("k", "ab", 200, Some("application/json"));
+        for other in [
+            reply_body_aad("shop2", "k", "ab", 200, Some("application/json")),
+            aad("k2", "ab", 200, Some("application/json")),
+            aad("k", "ac", 200, Some("application/json")),
+            aad("k", "ab", 201, Some("application/json")),
+            aad("k", "ab", 200, Some("text/plain")),
+            aad("k", "ab", 200, None),
+        ] {
+            assert_ne!(base, other);
+        }
+        // An absent content type differs from an empty one; the length
+        // prefixes keep the fields apart.
+        assert_ne!(aad("k", "ab", 200, None), aad("k", "ab", 200, Some("")));
+        assert_ne!(aad("ka", "b", 200, None), aad("k", "ab", 200, None));
+        // And no reply's associated data is a secret's.
+        assert_ne!(
+            reply_body_aad("main", "api_key", "ab", 200, None),
+            secret_aad("main", "api_key")
         );
     }
 

@@ -25,10 +25,11 @@ pub(super) struct Migration {
 }
 
 /// All migrations, in order; `MIGRATIONS[i].version == i + 1`.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "secrets and connection state",
-    sql: r"
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "secrets and connection state",
+        sql: r"
         -- Store-wide values; `key_check` holds a sealed constant that tells a
         -- wrong master key at open.
         CREATE TABLE store_meta (
@@ -62,7 +63,59 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (connection, name)
         ) STRICT;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "idempotency records and audit log",
+        sql: r"
+        -- One row per (connection, Idempotency-Key): the request's fingerprint
+        -- and, once the call is complete, the reply. The body is sealed like a
+        -- secret (replies may hold personal data); status and content type are
+        -- plain but bound to the body by its associated data. The CHECK keeps
+        -- a record either waiting (no reply) or complete (a whole reply).
+        CREATE TABLE idempotency (
+            connection   TEXT NOT NULL CHECK (connection <> ''),
+            key          TEXT NOT NULL CHECK (key <> ''),
+            fingerprint  TEXT NOT NULL CHECK (fingerprint <> ''),
+            state        TEXT NOT NULL CHECK (state IN ('in_progress', 'complete')),
+            status       INTEGER CHECK (status BETWEEN 100 AND 999),
+            content_type TEXT,
+            sealed_body  BLOB,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            PRIMARY KEY (connection, key),
+            CHECK (CASE state
+                WHEN 'complete' THEN status IS NOT NULL AND sealed_body IS NOT NULL
+                ELSE status IS NULL AND content_type IS NULL AND sealed_body IS NULL
+            END)
+        ) STRICT;
+
+        -- The purge deletes by expiry.
+        CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+
+        -- Write and money calls, append-only. Names and digests only: never a
+        -- token or a parameter value. AUTOINCREMENT so an id is never reused,
+        -- even if the newest entries are ever deleted.
+        CREATE TABLE audit_log (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            at            INTEGER NOT NULL,
+            connection    TEXT NOT NULL CHECK (connection <> ''),
+            token         TEXT NOT NULL CHECK (token <> ''),
+            function      TEXT NOT NULL CHECK (function <> ''),
+            effect        TEXT NOT NULL,
+            request_id    TEXT NOT NULL,
+            outcome       TEXT NOT NULL CHECK (outcome <> ''),
+            params_digest TEXT NOT NULL
+        ) STRICT;
+
+        -- Newest first, unfiltered or by connection or function (each index
+        -- ends in the rowid, so it also gives the id order within a second).
+        CREATE INDEX audit_log_by_time ON audit_log (at);
+        CREATE INDEX audit_log_by_connection ON audit_log (connection, at);
+        CREATE INDEX audit_log_by_function ON audit_log (function, at);
+    ",
+    },
+];
 
 /// The schema version this build writes.
 pub(super) fn latest_version() -> i64 {

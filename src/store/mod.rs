@@ -8,6 +8,10 @@
 //! - `ds24-proxy.db` (with `-wal`/`-shm` beside it while open): the database,
 //!   mode 0600. Secrets are stored only as ciphertext; connection state
 //!   (source kind, key id, expiry, last error) is not secret and is plain.
+//!   Idempotency records keep the recorded reply body only as ciphertext
+//!   (replies may hold personal data); their key, fingerprint, status and
+//!   content type are plain. The audit log is plain: names, outcomes and
+//!   digests, never a token or a parameter value.
 //! - `master.key`: the master key as 64 hex characters, mode 0600, created on
 //!   first use unless `DS24_PROXY_MASTER_KEY` gives the key instead.
 //!
@@ -23,16 +27,30 @@
 //! Numbered migrations (`migrations.rs`), tracked with `PRAGMA user_version`;
 //! each runs in its own `BEGIN IMMEDIATE` transaction. New tables are added as
 //! new migrations at the end of the list, never by editing an old one.
+//! Version 1: secrets and connection state; version 2: idempotency records
+//! and the audit log.
 
+mod audit;
 mod crypto;
 mod error;
 mod fs;
+mod idempotency;
 mod migrations;
 mod sqlite;
+mod sqlite_audit;
+mod sqlite_idempotency;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_audit;
+#[cfg(test)]
+mod tests_idempotency;
 
+pub use audit::{AUDIT_EFFECTS, AuditEntry, AuditFilter, DEFAULT_AUDIT_LIMIT};
 pub use error::{KeySource, StoreError};
+pub use idempotency::{
+    Begin, IdempotencyRecord, IdempotencyState, MAX_DIGEST_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+};
 pub use secrecy::SecretString;
 pub use sqlite::SqliteStore;
 
@@ -68,7 +86,8 @@ pub struct ConnectionState {
     pub updated_at: i64,
 }
 
-/// Secrets and credential state of the configured connections.
+/// Secrets and credential state of the configured connections, idempotency
+/// records of their write and money calls, and the audit log of those calls.
 ///
 /// Every method is blocking (SQLite, file I/O): call it from
 /// `tokio::task::spawn_blocking` in async code.
@@ -120,8 +139,99 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn save_state(&self, state: &ConnectionState) -> Result<(), StoreError>;
 
     /// Removes a connection's secrets and state; `true` if anything was there.
+    /// Its idempotency records and audit entries are kept (the records expire).
     ///
     /// # Errors
     /// When the database cannot be written.
     fn remove(&self, connection: &str) -> Result<bool, StoreError>;
+
+    /// Begins a call sent with an `Idempotency-Key`, atomically (one
+    /// `BEGIN IMMEDIATE` transaction, so of concurrent begins on one key, in
+    /// threads or processes, exactly one is [`Begin::Started`]):
+    /// - no unexpired record for (`connection`, `key`): one is inserted in
+    ///   progress with `fingerprint`, living `ttl_secs` from `now`, and the
+    ///   answer is [`Begin::Started`]; the caller must then complete or
+    ///   abandon it;
+    /// - a record with another fingerprint: [`Begin::Mismatch`];
+    /// - the same fingerprint, in progress: [`Begin::InProgress`];
+    /// - the same fingerprint, complete: [`Begin::Done`] with the reply.
+    ///
+    /// A record expires at `expires_at` (`expires_at <= now`); an expired one
+    /// counts as absent and is replaced.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty connection name, an empty key
+    /// or one longer than [`MAX_IDEMPOTENCY_KEY_LEN`], a fingerprint that is
+    /// not a hex digest of at most [`MAX_DIGEST_LEN`] characters, or a
+    /// `ttl_secs` that is not positive; [`StoreError::Corrupt`] if the
+    /// existing record's reply does not decrypt; otherwise when the database
+    /// cannot be written.
+    fn begin_idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Begin, StoreError>;
+
+    /// Marks the in-progress record Complete with the reply. The body is
+    /// encrypted, bound to the record and to the status and content type.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] if no record of (`connection`, `key`) is
+    /// in progress (it was completed, abandoned or purged) or `status` is not
+    /// 100–999; otherwise when the database cannot be written.
+    fn complete_idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Removes an in-progress record whose call failed before anything may
+    /// have reached the upstream, so the client may retry with the same key.
+    /// A complete record is kept; a missing one is no error.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn abandon_idempotent(&self, connection: &str, key: &str) -> Result<(), StoreError>;
+
+    /// The record of (`connection`, `key`) as stored, expired or not (compare
+    /// `expires_at` with the time), `None` if there is none.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if its reply does not decrypt; otherwise when
+    /// the database cannot be read.
+    fn idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Deletes the records expired at `now` (`expires_at <= now`), in progress
+    /// or complete; returns how many.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn purge_expired_idempotency(&self, now: i64) -> Result<usize, StoreError>;
+
+    /// Appends an entry to the audit log (its `id` is ignored) and returns
+    /// the id the store gave it; ids grow with every append.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty connection, token, function
+    /// or outcome, an effect not in [`AUDIT_EFFECTS`], or a parameter digest
+    /// that is not a hex digest of at most [`MAX_DIGEST_LEN`] characters;
+    /// otherwise when the database cannot be written.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+
+    /// Audit entries matching `filter`, newest first (by time, then by id),
+    /// at most `filter.limit` ([`DEFAULT_AUDIT_LIMIT`] if unset).
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 }

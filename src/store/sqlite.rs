@@ -12,7 +12,10 @@ use secrecy::ExposeSecret;
 
 use super::crypto::{self, KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT, OpenError, Sealer};
 use super::error::KeySource;
-use super::{ConnectionState, SOURCE_KINDS, SecretString, Store, StoreError, fs, migrations};
+use super::{
+    AuditEntry, AuditFilter, Begin, ConnectionState, IdempotencyRecord, SOURCE_KINDS, SecretString,
+    Store, StoreError, fs, migrations, sqlite_audit, sqlite_idempotency,
+};
 
 /// How long a statement waits for another connection's lock before it fails
 /// with "database is locked".
@@ -186,7 +189,13 @@ impl SqliteStore {
         f(&self.lock())
     }
 
-    fn corrupt(&self, detail: String) -> StoreError {
+    /// The master key's cipher, for the other `sqlite_*` files.
+    pub(super) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// A [`StoreError::Corrupt`] about this database.
+    pub(super) fn corrupt(&self, detail: String) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
             detail,
@@ -316,6 +325,52 @@ impl Store for SqliteStore {
             tracing::info!(connection, "store: connection removed");
         }
         Ok(removed)
+    }
+
+    fn begin_idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Begin, StoreError> {
+        sqlite_idempotency::begin(self, connection, key, fingerprint, now, ttl_secs)
+    }
+
+    fn complete_idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlite_idempotency::complete(self, connection, key, status, content_type, body)
+    }
+
+    fn abandon_idempotent(&self, connection: &str, key: &str) -> Result<(), StoreError> {
+        sqlite_idempotency::abandon(self, connection, key)
+    }
+
+    fn idempotent(
+        &self,
+        connection: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        sqlite_idempotency::get(self, connection, key)
+    }
+
+    fn purge_expired_idempotency(&self, now: i64) -> Result<usize, StoreError> {
+        sqlite_idempotency::purge_expired(self, now)
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        sqlite_audit::append(self, entry)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlite_audit::query(self, filter)
     }
 }
 

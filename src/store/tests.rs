@@ -1,5 +1,6 @@
 //! Tests of the store: round trips, encryption at rest, keys, file modes,
-//! atomicity and crash safety.
+//! schema upgrades, atomicity and crash safety. Idempotency records and the
+//! audit log have their own files (`tests_idempotency.rs`, `tests_audit.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,18 +15,18 @@ use super::migrations::MIGRATIONS;
 use super::*;
 
 /// Two different master keys, as `DS24_PROXY_MASTER_KEY` would hold them.
-const KEY_A: &str = "8f3a1c5e7b9d2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c2e4b6d8f0a2c4e6b8d0f1a";
+pub(super) const KEY_A: &str = "8f3a1c5e7b9d2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c2e4b6d8f0a2c4e6b8d0f1a";
 const KEY_B: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-fn secret(value: &str) -> SecretString {
+pub(super) fn secret(value: &str) -> SecretString {
     SecretString::from(value)
 }
 
-fn key(hex_or_base64: &str) -> SecretString {
+pub(super) fn key(hex_or_base64: &str) -> SecretString {
     SecretString::from(hex_or_base64)
 }
 
-fn state(connection: &str, kind: &str, updated_at: i64) -> ConnectionState {
+pub(super) fn state(connection: &str, kind: &str, updated_at: i64) -> ConnectionState {
     ConnectionState {
         connection: connection.into(),
         source_kind: kind.into(),
@@ -38,14 +39,14 @@ fn state(connection: &str, kind: &str, updated_at: i64) -> ConnectionState {
     }
 }
 
-fn read(store: &SqliteStore, connection: &str, name: &str) -> Option<String> {
+pub(super) fn read(store: &SqliteStore, connection: &str, name: &str) -> Option<String> {
     store
         .secret(connection, name)
         .expect("secret")
         .map(|s| s.expose_secret().to_owned())
 }
 
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     (tmp, data)
@@ -704,6 +705,136 @@ fn a_store_written_by_a_newer_version_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade ds24-proxy"), "{err}");
+}
+
+/// Writes, without [`SqliteStore`], a database as schema version 1 left it:
+/// its tables, the key check value and one connection's sealed secrets, in
+/// WAL mode, sealed under `master_key` (hex).
+fn write_schema_1_store(data: &Path, master_key: &str, secrets: &[(&str, &str, &str)]) {
+    use super::crypto::{KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT, Sealer, secret_aad};
+    std::fs::create_dir_all(data).expect("mkdir");
+    let bytes: [u8; 32] = hex::decode(master_key)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let sealer = Sealer::new(&bytes);
+    let mut conn = rusqlite::Connection::open(data.join(DB_FILE)).expect("raw open");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .expect("wal");
+    assert_eq!(mode, "wal");
+    let tx = conn.transaction().expect("tx");
+    tx.execute_batch(MIGRATIONS[0].sql).expect("schema 1");
+    tx.execute(
+        "INSERT INTO store_meta (key, value) VALUES ('key_check', ?1)",
+        [sealer
+            .seal(KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT)
+            .expect("seal")],
+    )
+    .expect("key check");
+    for (connection, name, value) in secrets {
+        tx.execute(
+            "INSERT OR IGNORE INTO connections (connection, source_kind, key_id, updated_at)
+             VALUES (?1, 'stored', '1234', 7)",
+            [connection],
+        )
+        .expect("state");
+        tx.execute(
+            "INSERT INTO secrets (connection, name, sealed, updated_at) VALUES (?1, ?2, ?3, 7)",
+            rusqlite::params![
+                connection,
+                name,
+                sealer
+                    .seal(&secret_aad(connection, name), value.as_bytes())
+                    .expect("seal"),
+            ],
+        )
+        .expect("secret");
+    }
+    tx.pragma_update(None, "user_version", 1).expect("version");
+    tx.commit().expect("commit");
+}
+
+#[test]
+fn a_store_created_at_schema_1_keeps_its_secrets_when_upgraded() {
+    let (_tmp, data) = data_dir();
+    write_schema_1_store(
+        &data,
+        KEY_A,
+        &[
+            ("main", "access_token", "1234-access-v1"),
+            ("main", "refresh_token", "refresh-v1"),
+            ("shop2", "api_key", "5678-shop2-v1"),
+        ],
+    );
+
+    let store = SqliteStore::open(&data, Some(&key(KEY_A))).expect("open and migrate");
+    store.with_connection(|conn| {
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version");
+        assert_eq!(version, SqliteStore::schema_version());
+        assert!(version >= 2);
+    });
+    assert_eq!(
+        read(&store, "main", "access_token").as_deref(),
+        Some("1234-access-v1")
+    );
+    assert_eq!(
+        read(&store, "main", "refresh_token").as_deref(),
+        Some("refresh-v1")
+    );
+    assert_eq!(
+        read(&store, "shop2", "api_key").as_deref(),
+        Some("5678-shop2-v1")
+    );
+    let main = store.state("main").expect("state").expect("kept");
+    assert_eq!(
+        (
+            main.source_kind.as_str(),
+            main.key_id.as_deref(),
+            main.updated_at
+        ),
+        ("stored", Some("1234"), 7)
+    );
+
+    // The tables of version 2 are there and work.
+    assert_eq!(
+        store
+            .begin_idempotent("main", "k1", "ab12", 100, 60)
+            .expect("begin"),
+        Begin::Started
+    );
+    let id = store
+        .append_audit(&AuditEntry {
+            id: 0,
+            at: 100,
+            connection: "main".into(),
+            token: "anonymous".into(),
+            function: "refundPurchase".into(),
+            effect: "money".into(),
+            request_id: "req-1".into(),
+            outcome: "200".into(),
+            params_digest: "cd34".into(),
+        })
+        .expect("append");
+    assert_eq!(
+        store.audit(&AuditFilter::default()).expect("audit")[0].id,
+        id
+    );
+    drop(store);
+
+    // Reopening migrates nothing more and still reads the old secrets.
+    let store = SqliteStore::open(&data, Some(&key(KEY_A))).expect("reopen");
+    assert_eq!(
+        read(&store, "shop2", "api_key").as_deref(),
+        Some("5678-shop2-v1")
+    );
+    assert!(store.idempotent("main", "k1").expect("record").is_some());
+    // And the old store's key is still the only one that opens it.
+    drop(store);
+    let err = SqliteStore::open(&data, Some(&key(KEY_B))).expect_err("wrong key");
+    assert!(matches!(err, StoreError::WrongMasterKey { .. }), "{err:?}");
 }
 
 #[test]

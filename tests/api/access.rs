@@ -116,8 +116,14 @@ fn a_public_address_without_a_token_refuses_to_start_unless_loudly_allowed() {
     );
     // The warning follows the "listening" line; give the reader a moment.
     let started = std::time::Instant::now();
-    while !proxy.log().contains("WITHOUT INBOUND TOKENS") && started.elapsed() < std::time::Duration::from_secs(10) {
+    while !proxy.log().contains("WITHOUT INBOUND TOKENS")
+        && started.elapsed() < std::time::Duration::from_secs(10)
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(proxy.log().contains("WITHOUT INBOUND TOKENS"), "{}", proxy.log());
+    assert!(
+        proxy.log().contains("WITHOUT INBOUND TOKENS"),
+        "{}",
+        proxy.log()
+    );
 }

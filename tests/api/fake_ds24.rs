@@ -137,6 +137,29 @@ async fn record(
         "downloadLarge" => return large_download(),
         _ => {}
     }
+    // `x-fake-fail-first: N`: the first N calls of this path answer
+    // `x-fake-fail-status` (default 503), with `Retry-After:
+    // x-fake-retry-after` when given.
+    if let Some(n) = header("x-fake-fail-first").and_then(|v| v.parse::<usize>().ok()) {
+        let so_far = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == parts.uri.path())
+            .count();
+        if so_far <= n {
+            let status = header("x-fake-fail-status")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(503u16);
+            let mut response = Response::builder()
+                .status(status)
+                .header("content-type", "text/plain");
+            if let Some(after) = header("x-fake-retry-after") {
+                response = response.header("retry-after", after);
+            }
+            return response.body(Body::from("busy")).unwrap();
+        }
+    }
     // `x-fake-accept: KEY`: any other key is refused the way Digistore24
     // refuses a bad key (HTTP 200 with error code 2, the historic style).
     if let Some(accepted) = header("x-fake-accept")

@@ -6,6 +6,7 @@ mod binary;
 mod cli;
 mod credentials;
 mod fake_ds24;
+mod faults;
 mod hardening;
 mod helpers;
 mod operations;

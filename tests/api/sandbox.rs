@@ -80,7 +80,12 @@ impl SandboxApp {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        // A fault may answer plain text (a front server's 503); keep it.
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text })),
+        )
     }
 }
 

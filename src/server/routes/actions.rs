@@ -128,6 +128,7 @@ async fn run(
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", action.function);
+    crate::server::middleware::CallLabels::set(&parts.extensions, action.function, &conn.name);
     let _caller = crate::policy::authorize(
         &parts.extensions,
         &conn.name,

@@ -43,3 +43,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         json!({ "status": if ready { "ready" } else { "not_ready" }, "connections": connections });
     (status, Json(body)).into_response()
 }
+
+/// `GET /metrics`: Prometheus/OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics().render(),
+    )
+        .into_response()
+}
