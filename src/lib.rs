@@ -8,6 +8,7 @@
 //! - [`config`]: layered configuration (defaults < file < env < flags), validated.
 //! - [`credentials`]: credential sources and the [`credentials::ApiKey`] secret type.
 //! - [`upstream`]: the pooled HTTP client to Digistore24 and its error classification.
+//! - [`ledger`]: idempotency keys and the audit log of write and money calls.
 //! - [`metrics`]: Prometheus metrics served at `GET /metrics`.
 //! - [`policy`]: inbound callers and what their token's policy allows.
 //! - [`proxy`]: the pass-through route: path normalisation, header rules, streaming.
@@ -22,6 +23,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod ledger;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

@@ -1,6 +1,7 @@
 //! The command line: argument definitions (clap derive) and dispatch.
 
 mod actions;
+mod audit;
 mod connect;
 mod connections;
 mod local;
@@ -8,6 +9,7 @@ mod request;
 mod serve;
 
 pub use actions::ActionsCommand;
+pub use audit::AuditCommand;
 pub use connect::ConnectArgs;
 pub use connections::ConnectionsCommand;
 pub use request::RequestArgs;
@@ -38,6 +40,9 @@ pub enum Command {
     /// Manage connections; never prints a secret.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
+    /// The audit log of write and money calls.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The action catalog: list, show and run named actions.
     #[command(subcommand)]
     Actions(ActionsCommand),
@@ -104,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => serve::sandbox(args).await,
         Command::Health(args) => serve::health(&args).await,
         Command::Actions(command) => actions::run(command).await,
+        Command::Audit(command) => audit::run(command).await,
         Command::Connect(args) => connect::run(args).await,
         Command::Connections(command) => connections::run(command).await,
         Command::Request(args) => request::run(args).await,

@@ -56,7 +56,8 @@ pub async fn pass_through(
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", target.function);
     crate::server::middleware::CallLabels::set(&parts.extensions, target.function, &conn.name);
-    let _caller = crate::policy::authorize(
+    let effect = crate::actions::effect_of_function(target.function);
+    let caller = crate::policy::authorize(
         &parts.extensions,
         &conn.name,
         target.function,
@@ -107,22 +108,64 @@ pub async fn pass_through(
         _ => OutBody::Streaming(limited(body, max, tripped.clone())),
     };
 
-    let exchange = match exchange::send(
-        &state,
-        conn,
-        target.function,
-        parts.method,
-        url,
-        headers,
-        body,
-    )
-    .await
-    {
-        Ok(e) => e,
-        Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
-        Err(e) => return Err(e),
+    // Writes and money calls are recorded (audit log) and may carry an
+    // Idempotency-Key; the record needs the whole request, so such a body
+    // must be small enough to hold.
+    let idempotency_key = headers
+        .get(crate::ledger::IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body_bytes: Option<&[u8]> = match &body {
+        OutBody::Buffered(b) => Some(b),
+        OutBody::Empty => Some(b""),
+        OutBody::Streaming(_) => None,
     };
-    Ok(into_client_response(exchange))
+    if idempotency_key.is_some() && effect != crate::actions::Effect::Read && body_bytes.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "a request with Idempotency-Key must declare a body of at most {} bytes (upstream.replay_max_bytes)",
+            state.config().replay_max_bytes
+        )));
+    }
+    let query = parts.uri.query().unwrap_or_default();
+    let entry = crate::ledger::Entry {
+        connection: conn.name.clone(),
+        caller: caller.name.clone(),
+        function: target.function.to_owned(),
+        effect,
+        request_id: crate::server::middleware::request_id_of(&headers),
+        params_digest: body_bytes.map_or_else(
+            || "streamed".to_owned(),
+            |b| crate::ledger::digest(&[query.as_bytes(), b]),
+        ),
+        fingerprint: crate::ledger::digest(&[
+            parts.method.as_str().as_bytes(),
+            target.function.as_bytes(),
+            target.rest.as_bytes(),
+            query.as_bytes(),
+            body_bytes.unwrap_or_default(),
+        ]),
+    };
+    let method = parts.method;
+    let state_ref = &state;
+    crate::ledger::guard(&state, entry, idempotency_key.as_deref(), || async move {
+        let exchange = match exchange::send(
+            state_ref,
+            conn,
+            target.function,
+            method,
+            url,
+            headers,
+            body,
+        )
+        .await
+        {
+            Ok(e) => e,
+            Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
+            Err(e) => return Err(e),
+        };
+        Ok(into_client_response(exchange))
+    })
+    .await
 }
 
 /// `{base}/{function}{rest}?{query}`, checked to stay under `base`.

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     /// A write whose fate is unknown (sent, then the connection failed).
     OutcomeUnknown,
+    /// An `Idempotency-Key` used for a different request, or still in use.
+    IdempotencyKeyReused,
     /// Too many requests.
     RateLimited,
     /// Too many requests in flight at once; try again shortly.
@@ -68,6 +70,7 @@ impl ErrorKind {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::OutcomeUnknown => "outcome_unknown",
             Self::RateLimited => "rate_limited",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Overloaded => "overloaded",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
@@ -88,6 +91,7 @@ impl ErrorKind {
                 StatusCode::BAD_GATEWAY
             }
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -25,6 +25,15 @@ pub fn request_id(req: &Request) -> String {
         .to_owned()
 }
 
+/// The request id from a header map (the request-id layer has set it).
+pub fn request_id_of(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Writes the JSON body of every [`ApiError`] response, and turns the bare
 /// 404/405 of the router into the same shape.
 pub async fn render_errors(req: Request, next: Next) -> Response {

@@ -29,6 +29,9 @@ struct Inner {
     store: Option<Arc<dyn Store>>,
     in_flight: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
+    /// The store when it is first needed for idempotency records and the
+    /// audit log (a proxy that never writes never creates one).
+    late_store: tokio::sync::OnceCell<Arc<dyn Store>>,
 }
 
 /// A configured connection, ready to be used.
@@ -104,6 +107,7 @@ impl AppState {
                 store,
                 in_flight,
                 metrics: Arc::new(Metrics::new()),
+                late_store: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -116,6 +120,28 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The store, opened now if it was not needed at start.
+    ///
+    /// # Errors
+    /// When it cannot be opened (data directory, master key).
+    pub async fn ledger(&self) -> Result<Arc<dyn Store>, ApiError> {
+        if let Some(store) = &self.inner.store {
+            return Ok(store.clone());
+        }
+        self.inner
+            .late_store
+            .get_or_try_init(|| async {
+                let config = self.inner.config.clone();
+                tokio::task::spawn_blocking(move || SqliteStore::open(&config.data_dir, config.master_key.as_ref()))
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?
+                    .map(|s| Arc::new(s) as Arc<dyn Store>)
+                    .map_err(|e| ApiError::new(ErrorKind::Internal, format!("the store cannot be opened ({e}); check DS24_PROXY_DATA_DIR and DS24_PROXY_MASTER_KEY")))
+            })
+            .await
+            .cloned()
     }
 
     /// The store, when one is open.

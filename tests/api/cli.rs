@@ -37,6 +37,10 @@ impl Shell {
             .env("DS24_BASE_URL", base)
             .env_remove("RUST_LOG")
             .env_remove("DS24_PROXY_TOKEN")
+            .env(
+                "DS24_PROXY_DATA_DIR",
+                std::env::temp_dir().join(format!("ds24-cli-{}", std::process::id())),
+            )
             .envs(env.iter().copied())
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::piped())

@@ -22,6 +22,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     pub task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The store's directory (the audit log and idempotency records).
+    pub data_dir: std::path::PathBuf,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -61,9 +64,15 @@ pub async fn spawn_app_with(toml: &str, env: &[(&str, &str)]) -> TestApp {
         ds24_proxy::telemetry::init(ds24_proxy::config::LogFormat::Text);
     }
     let fake = FakeDs24::start().await;
+    // Never the real home directory: writes open the store.
+    let data = tempfile::tempdir().unwrap();
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DS24_API_KEY".to_owned(), TEST_KEY.to_owned()),
         ("DS24_BASE_URL".to_owned(), fake.base_url()),
+        (
+            "DS24_PROXY_DATA_DIR".to_owned(),
+            data.path().display().to_string(),
+        ),
     ]);
     for (k, v) in env {
         vars.insert((*k).to_owned(), (*v).to_owned());
@@ -76,11 +85,17 @@ pub async fn spawn_app_with(toml: &str, env: &[(&str, &str)]) -> TestApp {
     let task = tokio::spawn(ds24_proxy::run(listener, config, async move {
         let _ = rx.await;
     }));
+    let data_dir = vars
+        .get("DS24_PROXY_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
     TestApp {
         addr,
         fake,
         client: client(),
         shutdown: Some(tx),
         task: Some(task),
+        data_dir,
+        _data: Some(data),
     }
 }

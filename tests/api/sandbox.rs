@@ -33,7 +33,12 @@ impl SandboxApp {
             sandbox.clone(),
             std::future::pending(),
         ));
-        let mut vars: HashMap<String, String> = HashMap::from([("DS24_BASE_URL".into(), base)]);
+        // Never the real home directory: writes open the store.
+        let data = tempfile::tempdir().unwrap().keep();
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("DS24_BASE_URL".into(), base),
+            ("DS24_PROXY_DATA_DIR".into(), data.display().to_string()),
+        ]);
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = config::from_parts(
             config::parse_toml(toml, "test.toml").unwrap(),

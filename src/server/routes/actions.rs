@@ -129,7 +129,7 @@ async fn run(
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", action.function);
     crate::server::middleware::CallLabels::set(&parts.extensions, action.function, &conn.name);
-    let _caller = crate::policy::authorize(
+    let caller = crate::policy::authorize(
         &parts.extensions,
         &conn.name,
         action.function,
@@ -170,17 +170,40 @@ async fn run(
         );
         return Ok(response);
     }
-    let (data, api_version) = if action.is_paged() && wants_all {
+    if action.is_paged() && wants_all {
         let mut walk = pages::Walk::new(action, input);
-        let collected = pages::collect(&state, &conn.name, &mut walk).await?;
+        let (data, api_version) = pages::collect(&state, &conn.name, &mut walk).await?;
         meta["paging"] = walk.meta();
-        collected
-    } else {
-        let answer = call::call(&state, conn, action, &input).await?;
-        (answer.data, answer.api_version)
+        meta["api_version"] = json!(api_version);
+        return Ok(Json(json!({ "data": data, "meta": meta })).into_response());
+    }
+    // Writes and money calls go through the ledger: audit log, and the
+    // Idempotency-Key record when the client sent one.
+    let form = action.encode_form(&input);
+    let entry = crate::ledger::Entry {
+        connection: conn.name.clone(),
+        caller: caller.name.clone(),
+        function: action.function.to_owned(),
+        effect: action.effect,
+        request_id: id.to_string(),
+        params_digest: crate::ledger::digest(&[form.as_bytes()]),
+        fingerprint: crate::ledger::digest(&[
+            b"action",
+            action.function.as_bytes(),
+            form.as_bytes(),
+        ]),
     };
-    meta["api_version"] = json!(api_version);
-    Ok(Json(json!({ "data": data, "meta": meta })).into_response())
+    let key = parts
+        .headers
+        .get(crate::ledger::IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok());
+    let state_ref = &state;
+    crate::ledger::guard(&state, entry, key, || async move {
+        let answer = call::call_function(state_ref, conn, action.function, form).await?;
+        meta["api_version"] = json!(answer.api_version);
+        Ok(Json(json!({ "data": answer.data, "meta": meta })).into_response())
+    })
+    .await
 }
 
 async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {

@@ -1,0 +1,251 @@
+//! The record of write and money calls: idempotency keys (a repeated call
+//! with the same `Idempotency-Key` is answered from the record instead of
+//! reaching Digistore24 again) and the audit log (who called what, when,
+//! with what outcome, and a digest of the parameters, never the
+//! parameters).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use sha2::{Digest, Sha256};
+
+use crate::actions::Effect;
+use crate::server::error::{ApiError, ErrorKind};
+use crate::server::state::AppState;
+use crate::store::{AuditEntry, Begin, Store};
+
+/// The header clients send.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// How long a record answers repeats.
+pub const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Largest reply kept in a record; write replies are a few hundred bytes.
+pub const MAX_RECORDED_REPLY: usize = 4 * 1024 * 1024;
+/// How long a repeat waits for the first call of the same key to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(60);
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Hex SHA-256 of the parts, each length-prefixed so that moving a byte
+/// from one part to the next changes the digest.
+pub fn digest(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// One write or money call, for the ledger.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The connection used.
+    pub connection: String,
+    /// The caller's identity.
+    pub caller: Arc<str>,
+    /// The Digistore24 function.
+    pub function: String,
+    /// Its effect (only write and money calls are recorded).
+    pub effect: Effect,
+    /// The request id.
+    pub request_id: String,
+    /// Digest of the parameters.
+    pub params_digest: String,
+    /// Digest of the whole request, for idempotency.
+    pub fingerprint: String,
+}
+
+/// Runs `call` under the idempotency key (if any) and writes the audit
+/// entry. Reads pass straight through.
+///
+/// # Errors
+/// `422` for a key reused with a different request, `409` when the first
+/// call with the key is still running after a minute, and the call's own
+/// errors.
+pub async fn guard<F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    key: Option<&str>,
+    call: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    if entry.effect == Effect::Read {
+        return call().await;
+    }
+    let store = state.ledger().await?;
+    let result = match key {
+        None => call().await,
+        Some(key) => idempotent(state, &store, &entry, key, call).await,
+    };
+    let outcome = match &result {
+        Ok(response) if response.headers().contains_key("idempotent-replayed") => {
+            "replayed".to_owned()
+        }
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(e) => format!("{} {}", e.kind.as_str(), e.status.as_u16()),
+    };
+    let audit = AuditEntry {
+        id: 0,
+        at: now(),
+        connection: entry.connection.clone(),
+        token: entry.caller.to_string(),
+        function: entry.function.clone(),
+        effect: if entry.effect == Effect::Money {
+            "money"
+        } else {
+            "write"
+        }
+        .to_owned(),
+        request_id: entry.request_id.clone(),
+        outcome,
+        params_digest: entry.params_digest.clone(),
+    };
+    let writer = store.clone();
+    match tokio::task::spawn_blocking(move || writer.append_audit(&audit)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, function = %entry.function, "could not write the audit entry");
+        }
+        Err(e) => tracing::error!(error = %e, "audit writer failed"),
+    }
+    result
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    f: impl FnOnce(&dyn Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))
+}
+
+async fn idempotent<F, Fut>(
+    state: &AppState,
+    store: &Arc<dyn Store>,
+    entry: &Entry,
+    key: &str,
+    call: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice)",
+        ));
+    }
+    let (conn, k, fp) = (
+        entry.connection.clone(),
+        key.to_owned(),
+        entry.fingerprint.clone(),
+    );
+    let waited_since = std::time::Instant::now();
+    loop {
+        let (c, kk, f) = (conn.clone(), k.clone(), fp.clone());
+        let begun = blocking(store, move |s| {
+            s.begin_idempotent(&c, &kk, &f, now(), RECORD_TTL.as_secs() as i64)
+        })
+        .await?;
+        match begun {
+            Begin::Started => break,
+            Begin::Done(record) => {
+                state.metrics().idempotent_replay(&entry.connection);
+                let mut response = Response::new(Body::from(record.body.unwrap_or_default()));
+                *response.status_mut() =
+                    StatusCode::from_u16(record.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
+                if let Some(ct) = record
+                    .content_type
+                    .and_then(|c| HeaderValue::from_str(&c).ok())
+                {
+                    response.headers_mut().insert(header::CONTENT_TYPE, ct);
+                }
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                return Ok(response);
+            }
+            Begin::Mismatch(_) => {
+                return Err(ApiError::new(ErrorKind::IdempotencyKeyReused, "this Idempotency-Key was used for a different request; use a new key for a new request")
+                    .with_status(StatusCode::UNPROCESSABLE_ENTITY));
+            }
+            Begin::InProgress(_) if waited_since.elapsed() < WAIT_FOR_FIRST => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Begin::InProgress(_) => {
+                return Err(ApiError::new(
+                    ErrorKind::IdempotencyKeyReused,
+                    "the first request with this Idempotency-Key is still running; try again later",
+                )
+                .with_status(StatusCode::CONFLICT));
+            }
+        }
+    }
+    match call().await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = match axum::body::to_bytes(body, MAX_RECORDED_REPLY).await {
+                Ok(b) => b,
+                Err(_) => {
+                    // The call happened; its reply cannot be kept. Keep the key
+                    // taken so that a repeat cannot send it again.
+                    let (c, kk) = (conn.clone(), k.clone());
+                    blocking(store, move |s| {
+                        s.complete_idempotent(
+                            &c,
+                            &kk,
+                            502,
+                            Some("text/plain"),
+                            b"reply too large to record",
+                        )
+                    })
+                    .await?;
+                    return Err(ApiError::new(
+                        ErrorKind::UpstreamError,
+                        "the call was made, but its reply was too large to record and pass on",
+                    ));
+                }
+            };
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let (c, kk, body, status) = (conn, k, bytes.clone(), parts.status.as_u16());
+            blocking(store, move |s| {
+                s.complete_idempotent(&c, &kk, status, content_type.as_deref(), &body)
+            })
+            .await?;
+            Ok(Response::from_parts(parts, Body::from(bytes)))
+        }
+        // The call may have reached Digistore24: the record keeps this answer,
+        // so a repeat with the same key is told the same and sends nothing.
+        Err(e) if matches!(e.kind, ErrorKind::OutcomeUnknown | ErrorKind::UpstreamError) => {
+            let body = serde_json::to_vec(&e.body(&entry.request_id)).unwrap_or_default();
+            let (c, kk, status) = (conn, k, e.status.as_u16());
+            blocking(store, move |s| {
+                s.complete_idempotent(&c, &kk, status, Some("application/json"), &body)
+            })
+            .await?;
+            Err(e)
+        }
+        // Nothing reached Digistore24: free the key for a retry.
+        Err(e) => {
+            blocking(store, move |s| s.abandon_idempotent(&conn, &k)).await?;
+            Err(e)
+        }
+    }
+}
