@@ -203,9 +203,7 @@ fn locate(text: &str, span: Option<std::ops::Range<usize>>) -> (Option<String>, 
                 .to_owned();
         }
         if i + 1 == line_no {
-            key = line
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_owned());
+            key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
         }
     }
     let dotted = match (table.is_empty(), key) {

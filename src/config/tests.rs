@@ -157,3 +157,41 @@ fn a_toml_error_names_the_key_and_never_repeats_a_value() {
     assert!(!err.to_string().contains("SuperSecret"), "{err}");
     assert!(err.to_string().contains("line 2"), "{err}");
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary text as a config file never panics: it parses into a
+        /// config or is refused with a message that names a key or the file
+        /// and says how to fix it.
+        #[test]
+        fn arbitrary_config_text_is_parsed_or_refused_with_a_fix(text in "\\PC{0,200}") {
+            match super::parse_toml(&text, "fuzz.toml") {
+                Ok(raw) => {
+                    let env = std::collections::HashMap::new();
+                    if let Err(e) = super::from_parts(raw, &env, &super::Overrides::default()) {
+                        prop_assert!(!e.key.is_empty() && !e.fix.is_empty());
+                    }
+                }
+                Err(e) => prop_assert!(!e.key.is_empty() && !e.fix.is_empty()),
+            }
+        }
+
+        /// Structured but random values in known keys are validated, never
+        /// accepted blindly and never panicking.
+        #[test]
+        fn random_values_in_known_keys_are_validated(listen in "\\PC{0,30}", base in "\\PC{0,40}", timeout in 0u64..100_000) {
+            let text = format!("[server]\nlisten = {listen:?}\n[upstream]\nbase_url = {base:?}\nrequest_timeout_secs = {timeout}\n");
+            if let Ok(raw) = super::parse_toml(&text, "fuzz.toml") {
+                let env = std::collections::HashMap::new();
+                if let Ok(config) = super::from_parts(raw, &env, &super::Overrides::default()) {
+                    prop_assert!(config.listen.ip().is_loopback());
+                    prop_assert!(timeout > 0);
+                    let url = &config.connections["main"].base_url;
+                    prop_assert!(url.scheme() == "https" || url.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]"));
+                }
+            }
+        }
+    }
+}

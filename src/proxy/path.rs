@@ -252,3 +252,40 @@ mod loggable_tests {
         assert_eq!(super::loggable("/123-SECRET/json/ping"), "[refused path]");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the path, parsing never panics, and an accepted path
+        /// names a plain function and only segments that cannot climb out
+        /// of the base URL or name another host.
+        #[test]
+        fn any_path_is_parsed_safely(path in "(/[a-zA-Z0-9%._~@:+-]{0,12}){0,6}/?") {
+            if let Ok(target) = super::parse(&path) {
+                prop_assert!(super::is_function(target.function));
+                for segment in target.rest.split('/').skip(1) {
+                    let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+                    prop_assert!(!segment.is_empty());
+                    prop_assert!(decoded != b"." && decoded != b"..");
+                    prop_assert!(!decoded.contains(&b'/') && !decoded.contains(&b'\\'));
+                }
+                let base = url::Url::parse("https://www.digistore24.com/api/call").unwrap();
+                let url = super::super::target_url(&base, target.function, &target.rest, None);
+                if let Ok(url) = url {
+                    prop_assert_eq!(url.host_str(), Some("www.digistore24.com"));
+                    prop_assert!(url.path().starts_with("/api/call/"));
+                }
+            }
+        }
+
+        /// Arbitrary bytes as a path (any UTF-8) never panic the parser or
+        /// the log redaction.
+        #[test]
+        fn arbitrary_text_never_panics(path in "\\PC{0,64}") {
+            let _ = super::parse(&path);
+            let _ = super::loggable(&path);
+        }
+    }
+}
