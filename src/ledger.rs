@@ -19,8 +19,6 @@ use crate::store::{AuditEntry, Begin, Store};
 
 /// The header clients send.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// How long a record answers repeats.
-pub const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Largest reply kept in a record; write replies are a few hundred bytes.
 pub const MAX_RECORDED_REPLY: usize = 4 * 1024 * 1024;
 /// How long a repeat waits for the first call of the same key to finish.
@@ -153,13 +151,11 @@ where
         key.to_owned(),
         entry.fingerprint.clone(),
     );
+    let ttl = state.config().idempotency_ttl.as_secs() as i64;
     let waited_since = std::time::Instant::now();
     loop {
         let (c, kk, f) = (conn.clone(), k.clone(), fp.clone());
-        let begun = blocking(store, move |s| {
-            s.begin_idempotent(&c, &kk, &f, now(), RECORD_TTL.as_secs() as i64)
-        })
-        .await?;
+        let begun = blocking(store, move |s| s.begin_idempotent(&c, &kk, &f, now(), ttl)).await?;
         match begun {
             Begin::Started => break,
             Begin::Done(record) => {
@@ -246,6 +242,27 @@ where
         Err(e) => {
             blocking(store, move |s| s.abandon_idempotent(&conn, &k)).await?;
             Err(e)
+        }
+    }
+}
+
+/// Deletes expired idempotency records now and then, so the store does not
+/// grow with every key ever sent (expired records are ignored anyway).
+pub async fn purge_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let Some(store) = state.ledger_if_open() else {
+            continue;
+        };
+        match tokio::task::spawn_blocking(move || store.purge_expired_idempotency(now())).await {
+            Ok(Ok(n)) if n > 0 => {
+                tracing::info!(records = n, "expired idempotency records deleted")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not delete expired idempotency records")
+            }
+            _ => {}
         }
     }
 }

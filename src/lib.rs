@@ -54,8 +54,11 @@ pub async fn run(
     let drain = config.drain_timeout;
     let header_timeout = config.header_read_timeout;
     let state = AppState::new(config)?;
+    let purge = tokio::spawn(ledger::purge_periodically(state.clone()));
     let app = server::router(state);
-    server::serve(listener, app, shutdown, drain, header_timeout).await?;
+    let served = server::serve(listener, app, shutdown, drain, header_timeout).await;
+    purge.abort();
+    served?;
     Ok(())
 }
 

@@ -112,6 +112,8 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub data_dir: Option<String>,
+    /// Seconds an idempotency record answers repeats (default 86400).
+    pub idempotency_ttl_secs: Option<u64>,
 }
 
 /// `[log]`

@@ -44,6 +44,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     /// `store.data_dir` / `DS24_PROXY_DATA_DIR`.
     pub data_dir: PathBuf,
+    /// `store.idempotency_ttl_secs`; default 24 h.
+    pub idempotency_ttl: Duration,
     /// `log.format` / `DS24_PROXY_LOG_FORMAT` / `--log-format`.
     pub log_format: LogFormat,
     /// `upstream.replay_max_bytes`; default 1 MiB.
@@ -203,7 +205,10 @@ fn locate(text: &str, span: Option<std::ops::Range<usize>>) -> (Option<String>, 
                 .to_owned();
         }
         if i + 1 == line_no {
-            key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
+            key = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+                .filter(|k| !k.is_empty());
         }
     }
     let dotted = match (table.is_empty(), key) {

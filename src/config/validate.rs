@@ -156,6 +156,11 @@ pub(super) fn validate(
             file::DEFAULT_MAX_CONCURRENT_REQUESTS,
             "server.max_concurrent_requests",
         )? as usize,
+        idempotency_ttl: secs(
+            raw.store.idempotency_ttl_secs,
+            86_400,
+            "store.idempotency_ttl_secs",
+        )?,
         replay_max_bytes,
         renew_margin,
         master_key,

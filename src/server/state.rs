@@ -144,6 +144,14 @@ impl AppState {
             .cloned()
     }
 
+    /// The store if it is open (never opens it).
+    pub fn ledger_if_open(&self) -> Option<Arc<dyn Store>> {
+        self.inner
+            .store
+            .clone()
+            .or_else(|| self.inner.late_store.get().cloned())
+    }
+
     /// The store, when one is open.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.inner.store.as_ref()

@@ -132,3 +132,30 @@ async fn write_and_money_calls_are_audited_without_their_parameters() {
     assert_eq!(entries[1]["params_digest"].as_str().unwrap().len(), 64);
     assert!(!String::from_utf8_lossy(&output.stdout).contains("SECRETPURCHASE"));
 }
+
+#[tokio::test]
+async fn an_idempotency_record_expires_after_its_configured_time() {
+    let app = crate::helpers::spawn_app_with("[store]\nidempotency_ttl_secs = 1\n", &[]).await;
+    let send = || {
+        app.client
+            .post(app.url("/updatePurchase"))
+            .header("Idempotency-Key", "ttl-key")
+            .body("purchase_id=1")
+    };
+    assert_eq!(send().send().await.unwrap().status(), 200);
+    assert!(
+        send()
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .contains_key("idempotent-replayed")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let later = send().send().await.unwrap();
+    assert!(
+        !later.headers().contains_key("idempotent-replayed"),
+        "an expired record answered"
+    );
+    assert_eq!(app.fake.requests().len(), 2);
+}

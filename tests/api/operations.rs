@@ -217,27 +217,55 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app_with("[server]\nheader_read_timeout_secs = 1\n", &[]).await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    stream.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the connection was still open after 5 s");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(app.fake.requests().is_empty());
 }
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_function_connection_and_status() {
     let app = spawn_app().await;
-    app.client.get(app.url("/listProducts")).send().await.unwrap();
-    app.client.get(app.url("/listProducts")).send().await.unwrap();
-    app.client.get(app.url("/ping")).header("X-DS24-Connection", "nope").send().await.unwrap();
+    app.client
+        .get(app.url("/listProducts"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .get(app.url("/listProducts"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .get(app.url("/ping"))
+        .header("X-DS24-Connection", "nope")
+        .send()
+        .await
+        .unwrap();
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert!(response.headers()["content-type"].to_str().unwrap().contains("openmetrics"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics")
+    );
     let text = response.text().await.unwrap();
     assert!(text.contains(r#"ds24_proxy_requests_total{route="passthrough",function="listProducts",connection="main",status="200"} 2"#), "{text}");
     assert!(text.contains(r#"status="404""#), "{text}");
-    assert!(text.contains("ds24_proxy_upstream_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("ds24_proxy_upstream_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("ds24_proxy_requests_in_flight"), "{text}");
     assert!(!text.contains(crate::helpers::TEST_KEY));
 }
