@@ -257,10 +257,10 @@ pub async fn purge_periodically(state: AppState) {
         };
         match tokio::task::spawn_blocking(move || store.purge_expired_idempotency(now())).await {
             Ok(Ok(n)) if n > 0 => {
-                tracing::info!(records = n, "expired idempotency records deleted")
+                tracing::info!(records = n, "expired idempotency records deleted");
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not delete expired idempotency records")
+                tracing::warn!(error = %e, "could not delete expired idempotency records");
             }
             _ => {}
         }
