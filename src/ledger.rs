@@ -220,16 +220,28 @@ where
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let (c, kk, body, status) = (conn, k, bytes.clone(), parts.status.as_u16());
-            blocking(store, move |s| {
+            let status = parts.status.as_u16();
+            if status == 429 {
+                // "Too many requests" is not an outcome: nothing was done, so
+                // the key is freed for a later try.
+                let _ = blocking(store, move |s| s.abandon_idempotent(&conn, &k)).await;
+                return Ok(Response::from_parts(parts, Body::from(bytes)));
+            }
+            let (c, kk, body) = (conn, k, bytes.clone());
+            if let Err(e) = blocking(store, move |s| {
                 s.complete_idempotent(&c, &kk, status, content_type.as_deref(), &body)
             })
-            .await?;
+            .await
+            {
+                // The call happened: its answer goes to the caller even if the
+                // record could not be completed (the key stays taken).
+                tracing::error!(error = %e.message, "could not record the reply of an idempotent call");
+            }
             Ok(Response::from_parts(parts, Body::from(bytes)))
         }
         // The call may have reached Digistore24: the record keeps this answer,
         // so a repeat with the same key is told the same and sends nothing.
-        Err(e) if matches!(e.kind, ErrorKind::OutcomeUnknown | ErrorKind::UpstreamError) => {
+        Err(e) if !nothing_was_sent(&e) => {
             let body = serde_json::to_vec(&e.body(&entry.request_id)).unwrap_or_default();
             let (c, kk, status) = (conn, k, e.status.as_u16());
             blocking(store, move |s| {
@@ -265,4 +277,26 @@ pub async fn purge_periodically(state: AppState) {
             _ => {}
         }
     }
+}
+
+/// Errors that come before anything could reach Digistore24 (refused by the
+/// proxy, the breaker, the rate limit, the credential or a failed connect).
+/// Any other error keeps an idempotency key taken: the call may have run.
+fn nothing_was_sent(e: &ApiError) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::BadRequest
+            | ErrorKind::ValidationFailed
+            | ErrorKind::UnknownAction
+            | ErrorKind::UnknownConnection
+            | ErrorKind::Unauthorized
+            | ErrorKind::ForbiddenByPolicy
+            | ErrorKind::CredentialMissing
+            | ErrorKind::CredentialRejected
+            | ErrorKind::RateLimited
+            | ErrorKind::Overloaded
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::IdempotencyKeyReused
+            | ErrorKind::UpstreamUnavailable
+    ) || e.status == StatusCode::TOO_MANY_REQUESTS
 }

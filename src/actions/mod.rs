@@ -108,10 +108,16 @@ pub fn find(key_or_function: &str) -> Option<&'static ActionDef> {
 
 /// Effect of a function called on the pass-through route; unknown functions count as writes.
 pub fn effect_of_function(function: &str) -> Effect {
+    canonical(function).map_or(Effect::Write, |a| a.effect)
+}
+
+/// The catalog entry of a function name in any letter case: PHP (and so
+/// Digistore24) calls methods case-insensitively, so `RefundPurchase` is
+/// `refundPurchase` and must be judged as such.
+pub fn canonical(function: &str) -> Option<&'static ActionDef> {
     CATALOG
         .iter()
-        .find(|a| a.function == function)
-        .map_or(Effect::Write, |a| a.effect)
+        .find(|a| a.function.eq_ignore_ascii_case(function))
 }
 
 /// The action key of a function name: kebab-case split at capitals, with the compounds

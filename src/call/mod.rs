@@ -79,6 +79,20 @@ pub async fn call_function(
     };
     match envelope::parse(status, &body) {
         Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
+        // A page from a front server instead of Digistore24's answer: for a
+        // write or money call nobody knows whether it ran.
+        Reply::Error(e)
+            if e.not_an_envelope
+                && crate::actions::effect_of_function(function) != crate::actions::Effect::Read =>
+        {
+            Err(ApiError::new(
+                crate::server::error::ErrorKind::OutcomeUnknown,
+                format!(
+                    "{function} may or may not have been carried out: the reply was not Digistore24's ({}); check its result before trying again",
+                    e.message
+                ),
+            ))
+        }
         Reply::Error(e) => Err(e.into()),
     }
 }

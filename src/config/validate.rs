@@ -156,11 +156,22 @@ pub(super) fn validate(
             file::DEFAULT_MAX_CONCURRENT_REQUESTS,
             "server.max_concurrent_requests",
         )? as usize,
-        idempotency_ttl: secs(
-            raw.store.idempotency_ttl_secs,
-            86_400,
-            "store.idempotency_ttl_secs",
-        )?,
+        idempotency_ttl: match raw.store.idempotency_ttl_secs {
+            // A record in progress must outlive the slowest call, or a repeat
+            // could take over a refund that is still running.
+            Some(t) if t < 600 => {
+                return Err(ConfigError::new(
+                    "store.idempotency_ttl_secs",
+                    format!("{t} s is shorter than a slow call may take"),
+                    "use at least 600 (default 86400)",
+                ));
+            }
+            _ => secs(
+                raw.store.idempotency_ttl_secs,
+                86_400,
+                "store.idempotency_ttl_secs",
+            )?,
+        },
         replay_max_bytes,
         renew_margin,
         master_key,

@@ -307,6 +307,12 @@ impl Credential {
         }
     }
 
+    /// Marks the connection as needing attention: a renewed key was refused
+    /// as well.
+    pub fn mark_rejected(&self) {
+        self.note_error("Digistore24 rejected the renewed key as well", true);
+    }
+
     /// The rejection error for this source, with the fix that fits it.
     pub fn rejected_error(&self) -> CredentialError {
         let fix = match &self.source {

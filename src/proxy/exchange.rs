@@ -187,6 +187,8 @@ pub async fn send(
             } else if is_rejection(exchange) {
                 tracing::warn!(connection = %conn.name, attempt, "Digistore24 rejected the API key");
                 if renewed {
+                    // The renewed key was refused too: the source needs a person.
+                    credential.mark_rejected();
                     return Err(credential.rejected_error().into());
                 }
                 match credential.renew_after_rejection(&key).await {
@@ -227,7 +229,10 @@ pub async fn send(
                 tokio::time::sleep(wait).await;
             }
             (Verdict::GiveUp, Ok(exchange)) => {
-                credential.mark_ok();
+                // Only a successful answer proves the key works.
+                if exchange.status.is_success() {
+                    credential.mark_ok();
+                }
                 return Ok(exchange);
             }
             (Verdict::GiveUp, Err(e)) => return Err(failed(e, effect, function)),

@@ -51,25 +51,24 @@ pub async fn pass_through(
         ));
     }
     let target = path::parse(parts.uri.path()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Digistore24 matches function names without regard to case; the
+    // catalog's spelling is what is judged, audited and forwarded.
+    let function: &str =
+        crate::actions::canonical(target.function).map_or(target.function, |a| a.function);
     let conn = state.choose_connection(target.connection, &parts.headers)?;
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
-    span.record("ds24.function", target.function);
-    crate::server::middleware::CallLabels::set(&parts.extensions, target.function, &conn.name);
-    let effect = crate::actions::effect_of_function(target.function);
+    span.record("ds24.function", function);
+    crate::server::middleware::CallLabels::set(&parts.extensions, function, &conn.name);
+    let effect = crate::actions::effect_of_function(function);
     let caller = crate::policy::authorize(
         &parts.extensions,
         &conn.name,
-        target.function,
-        crate::actions::effect_of_function(target.function),
+        function,
+        crate::actions::effect_of_function(function),
     )?;
 
-    let url = target_url(
-        &conn.base_url,
-        target.function,
-        &target.rest,
-        parts.uri.query(),
-    )?;
+    let url = target_url(&conn.base_url, function, &target.rest, parts.uri.query())?;
 
     let max = state.config().max_body_bytes;
     let declared = parts
@@ -98,7 +97,16 @@ pub async fn pass_through(
     let body = match declared {
         _ if !has_body => OutBody::Empty,
         Some(n) if n <= state.config().replay_max_bytes => {
-            let bytes = axum::body::to_bytes(body, n as usize).await.map_err(|_| {
+            let read = tokio::time::timeout(
+                crate::server::routes::actions::INPUT_READ_TIMEOUT,
+                axum::body::to_bytes(body, n as usize),
+            )
+            .await
+            .map_err(|_| {
+                ApiError::bad_request("the request body did not arrive in time")
+                    .with_status(http::StatusCode::REQUEST_TIMEOUT)
+            })?;
+            let bytes = read.map_err(|_| {
                 ApiError::bad_request(
                     "the request body ended early or was longer than its Content-Length",
                 )
@@ -130,7 +138,7 @@ pub async fn pass_through(
     let entry = crate::ledger::Entry {
         connection: conn.name.clone(),
         caller: caller.name.clone(),
-        function: target.function.to_owned(),
+        function: function.to_owned(),
         effect,
         request_id: crate::server::middleware::request_id_of(&headers),
         params_digest: body_bytes.map_or_else(
@@ -139,7 +147,7 @@ pub async fn pass_through(
         ),
         fingerprint: crate::ledger::digest(&[
             parts.method.as_str().as_bytes(),
-            target.function.as_bytes(),
+            function.as_bytes(),
             target.rest.as_bytes(),
             query.as_bytes(),
             body_bytes.unwrap_or_default(),
@@ -148,21 +156,12 @@ pub async fn pass_through(
     let method = parts.method;
     let state_ref = &state;
     crate::ledger::guard(&state, entry, idempotency_key.as_deref(), || async move {
-        let exchange = match exchange::send(
-            state_ref,
-            conn,
-            target.function,
-            method,
-            url,
-            headers,
-            body,
-        )
-        .await
-        {
-            Ok(e) => e,
-            Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
-            Err(e) => return Err(e),
-        };
+        let exchange =
+            match exchange::send(state_ref, conn, function, method, url, headers, body).await {
+                Ok(e) => e,
+                Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
+                Err(e) => return Err(e),
+            };
         Ok(into_client_response(exchange))
     })
     .await

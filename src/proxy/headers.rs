@@ -55,6 +55,12 @@ pub fn for_upstream(mut headers: HeaderMap) -> HeaderMap {
     ] {
         headers.remove(name);
     }
+    // Replies must be readable to spot a rejected key in a small error
+    // envelope; compression on loopback-to-API traffic buys little.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static("identity"),
+    );
     // PHP (and other CGI-style servers) read `X_DS_API_KEY` as the same
     // variable as `X-DS-API-KEY`; such spellings must not smuggle a key in.
     let lookalikes: Vec<HeaderName> = headers
@@ -84,6 +90,8 @@ pub fn for_client(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     // The proxy's own request id is the one the client correlates with.
     headers.remove("x-request-id");
+    // Only the proxy says whether an answer was replayed from its record.
+    headers.remove("idempotent-replayed");
     headers
 }
 
@@ -110,6 +118,9 @@ mod tests {
         }
         let out = for_upstream(h);
         let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["authorization_x", "content-type"]);
+        assert_eq!(
+            names,
+            ["authorization_x", "content-type", "accept-encoding"]
+        );
     }
 }

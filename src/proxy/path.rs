@@ -36,6 +36,11 @@ pub enum PathError {
         "the path contains an empty, `.`/`..` or encoded-slash segment, which the proxy refuses"
     )]
     Unsafe,
+    /// Segments after the function other than `/format/json`.
+    #[error(
+        "only `/format/json` may follow the function name; call /{{function}} with parameters in the query or body"
+    )]
+    ExtraSegments,
     /// `/connections/` without a usable name.
     #[error("`/connections/` must be followed by a connection name and a function")]
     BadConnection,
@@ -82,11 +87,16 @@ pub fn parse(path: &str) -> Result<Target<'_>, PathError> {
     if !is_function(function) {
         return Err(PathError::BadFunction(function.chars().take(64).collect()));
     }
-    let mut rest_path = String::new();
-    for segment in rest {
-        rest_path.push('/');
-        rest_path.push_str(segment);
-    }
+    // After the function only the format suffix some clients send is
+    // accepted: any other segments could spell a second function
+    // (`/getProduct/json/refundPurchase` is Digistore24's legacy form for
+    // refundPurchase), and policies, retries and the audit log must judge
+    // the function that actually runs.
+    let rest_path = match rest {
+        [] => String::new(),
+        ["format", "json"] => "/format/json".to_owned(),
+        _ => return Err(PathError::ExtraSegments),
+    };
     Ok(Target {
         connection,
         function,
@@ -187,9 +197,10 @@ mod tests {
 
     #[test]
     fn the_legacy_form_counts_only_right_after_api_call() {
+        // `x/json/y` elsewhere is refused: it would name a second function.
         assert_eq!(
-            ok("/getProduct/json/deleteProduct"),
-            (None, "getProduct", "/json/deleteProduct".into(), false)
+            parse("/getProduct/json/deleteProduct"),
+            Err(PathError::ExtraSegments)
         );
         assert!(parse("/123-SECRET/json/ping").is_err());
         assert_eq!(

@@ -46,15 +46,16 @@ impl UpstreamError {
         // data that must not reach a client or a log line.
         let e = e.without_url();
         let reason = chain(&e);
-        if e.is_timeout() {
-            Self::Timeout {
-                host: host.to_owned(),
-                timeout,
-            }
-        } else if e.is_connect() {
+        // A connect timeout is both; it never left the proxy, so Connect wins.
+        if e.is_connect() {
             Self::Connect {
                 host: host.to_owned(),
                 reason,
+            }
+        } else if e.is_timeout() {
+            Self::Timeout {
+                host: host.to_owned(),
+                timeout,
             }
         } else if e.is_body() || e.is_request() && reason.contains("body") {
             Self::RequestBody { reason }

@@ -127,3 +127,60 @@ fn a_public_address_without_a_token_refuses_to_start_unless_loudly_allowed() {
         proxy.log()
     );
 }
+
+#[tokio::test]
+async fn letter_case_and_path_tricks_do_not_get_around_a_policy() {
+    let toml = "[[policies]]\nname = \"agent\"\ntoken_env = \"AGENT_TOKEN\"\neffects = [\"read\", \"write\"]\ndeny_functions = [\"refund-purchase\"]\n";
+    let app = spawn_app_with(toml, &[("DS24_PROXY_TOKEN", ADMIN), ("AGENT_TOKEN", AGENT)]).await;
+    for path in [
+        "/RefundPurchase",
+        "/REFUNDPURCHASE",
+        "/api/call/refundpurchase",
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(AGENT)
+            .body("purchase_id=1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    for path in [
+        "/getProduct/json/refundPurchase",
+        "/listPurchases/json/refundPurchase",
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(AGENT)
+            .body("purchase_id=1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+    }
+    // An unknown function may do anything: it needs the money right too.
+    let response = app
+        .client
+        .post(app.url("/someNewFunction"))
+        .bearer_auth(AGENT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(
+        app.fake.requests().is_empty(),
+        "a trick reached the upstream"
+    );
+    // A case variant from an allowed caller goes out in the catalog's spelling.
+    app.client
+        .post(app.url("/GETPRODUCT"))
+        .bearer_auth(AGENT)
+        .body("product_id=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.fake.single().path, "/api/call/getProduct");
+}

@@ -134,28 +134,25 @@ async fn write_and_money_calls_are_audited_without_their_parameters() {
 }
 
 #[tokio::test]
-async fn an_idempotency_record_expires_after_its_configured_time() {
-    let app = crate::helpers::spawn_app_with("[store]\nidempotency_ttl_secs = 1\n", &[]).await;
+async fn a_front_server_error_page_on_an_action_keeps_the_idempotency_key_taken() {
+    use ds24_proxy::sandbox::{self, Fault};
+    let app = crate::sandbox::SandboxApp::start(sandbox::WRITABLE_KEY).await;
+    app.sandbox
+        .fail_next(Some("refundPurchase"), 1, Fault::Status(502));
     let send = || {
-        app.client
-            .post(app.url("/updatePurchase"))
-            .header("Idempotency-Key", "ttl-key")
-            .body("purchase_id=1")
+        crate::helpers::client()
+            .post(app.url("/actions/refund-purchase"))
+            .header("Idempotency-Key", "front-502")
+            .json(&json!({"purchase_id": "SBX00001"}))
     };
-    assert_eq!(send().send().await.unwrap().status(), 200);
-    assert!(
-        send()
-            .send()
-            .await
-            .unwrap()
-            .headers()
-            .contains_key("idempotent-replayed")
+    let first = send().send().await.unwrap();
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "outcome_unknown", "{body}");
+    let again = send().send().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        app.sandbox.calls("refundPurchase"),
+        1,
+        "the refund was sent twice"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let later = send().send().await.unwrap();
-    assert!(
-        !later.headers().contains_key("idempotent-replayed"),
-        "an expired record answered"
-    );
-    assert_eq!(app.fake.requests().len(), 2);
 }
