@@ -47,6 +47,17 @@ pub(super) async fn fetch(
     config: &OAuth2Source,
     ctx: &SourceContext,
 ) -> Result<Fetched, CredentialError> {
+    // The exchange and the saving of a rotated refresh token run in their
+    // own task: if the request that triggered the renewal is cancelled (a
+    // client timeout, a probe), the broker has already rotated the token,
+    // and only a finished save keeps the one that still works.
+    let (task_config, task_ctx) = (config.clone(), ctx.clone());
+    tokio::spawn(async move { exchange(&task_config, &task_ctx).await })
+        .await
+        .map_err(|e| ctx.error("oauth2", format!("the token task failed: {e}")))?
+}
+
+async fn exchange(config: &OAuth2Source, ctx: &SourceContext) -> Result<Fetched, CredentialError> {
     let err = |reason: String| ctx.error("oauth2", reason);
     let store = ctx.store("oauth2")?.clone();
     let refresh_token = match config.grant {

@@ -154,17 +154,37 @@ pub async fn pass_through(
         ]),
     };
     let method = parts.method;
-    let state_ref = &state;
-    crate::ledger::guard(&state, entry, idempotency_key.as_deref(), || async move {
+    let (function, conn_name) = (function.to_owned(), conn.name.clone());
+    let call = move |state: AppState| async move {
+        let conn = state
+            .connection(&conn_name)
+            .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
         let exchange =
-            match exchange::send(state_ref, conn, function, method, url, headers, body).await {
+            match exchange::send(&state, conn, &function, method, url, headers, body).await {
                 Ok(e) => e,
                 Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
                 Err(e) => return Err(e),
             };
         Ok(into_client_response(exchange))
+    };
+    if effect == crate::actions::Effect::Read {
+        return call(state).await;
+    }
+    // A write runs to its end in its own task, recorded and audited, even
+    // if the client goes away: cancelling it half-way would leave a call
+    // Digistore24 may have carried out unrecorded, and its key stuck.
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        crate::ledger::guard(
+            &task_state.clone(),
+            entry,
+            idempotency_key.as_deref(),
+            || call(task_state),
+        )
+        .await
     })
     .await
+    .map_err(|e| ApiError::internal(&e))?
 }
 
 /// `{base}/{function}{rest}?{query}`, checked to stay under `base`.

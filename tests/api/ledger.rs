@@ -156,3 +156,35 @@ async fn a_front_server_error_page_on_an_action_keeps_the_idempotency_key_taken(
         "the refund was sent twice"
     );
 }
+
+#[tokio::test]
+async fn a_write_finishes_and_is_recorded_even_when_the_client_goes_away() {
+    let app = spawn_app().await;
+    let impatient = app
+        .client
+        .post(app.url("/refundPurchase"))
+        .header("Idempotency-Key", "gone-client")
+        .header("x-fake-delay-ms", "800")
+        .body("purchase_id=SBX7")
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the client should have given up");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let again = app
+        .client
+        .post(app.url("/refundPurchase"))
+        .header("Idempotency-Key", "gone-client")
+        .header("x-fake-delay-ms", "800")
+        .body("purchase_id=SBX7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.headers()["idempotent-replayed"],
+        "true",
+        "the abandoned call was not recorded"
+    );
+    assert_eq!(app.fake.requests().len(), 1, "the refund was sent twice");
+}

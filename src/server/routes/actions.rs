@@ -197,13 +197,30 @@ async fn run(
         .headers
         .get(crate::ledger::IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok());
-    let state_ref = &state;
-    crate::ledger::guard(&state, entry, key, || async move {
-        let answer = call::call_function(state_ref, conn, action.function, form).await?;
+    let key = key.map(str::to_owned);
+    let conn_name = conn.name.clone();
+    let call = move |state: AppState| async move {
+        let conn = state
+            .connection(&conn_name)
+            .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
+        let answer = call::call_function(&state, conn, action.function, form).await?;
         meta["api_version"] = json!(answer.api_version);
         Ok(Json(json!({ "data": answer.data, "meta": meta })).into_response())
+    };
+    if action.effect == crate::actions::Effect::Read {
+        return call(state).await;
+    }
+    // A write runs to its end in its own task, recorded and audited, even
+    // if the client goes away (see proxy::forward).
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        crate::ledger::guard(&task_state.clone(), entry, key.as_deref(), || {
+            call(task_state)
+        })
+        .await
     })
     .await
+    .map_err(|e| ApiError::internal(&e))?
 }
 
 async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {
