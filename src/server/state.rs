@@ -85,9 +85,18 @@ impl AppState {
                     c.auth_header.clone(),
                     c.auth_prefix.clone(),
                 );
-                let rate = c
-                    .rate_limit
-                    .map(|r| RateLimiter::new(r.per_second, r.burst, r.max_waiters, r.max_wait));
+                // Without a configured limit the bucket is effectively
+                // unlimited, but still there: a 429 from Digistore24 pauses
+                // every caller of the connection, not only the one that saw it.
+                let rate = Some(match c.rate_limit {
+                    Some(r) => RateLimiter::new(r.per_second, r.burst, r.max_waiters, r.max_wait),
+                    None => RateLimiter::new(
+                        1_000_000.0,
+                        1_000_000,
+                        100_000,
+                        std::time::Duration::from_secs(30),
+                    ),
+                });
                 let conn = Connection {
                     name: c.name.clone(),
                     base_url: c.base_url.clone(),

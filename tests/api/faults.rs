@@ -245,3 +245,26 @@ async fn requests_over_the_concurrency_cap_are_shed_with_503() {
         assert_eq!(s.await.unwrap().unwrap(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_429_makes_every_caller_of_the_connection_back_off() {
+    let app = spawn_app_with("[upstream]\nmax_attempts = 1\n", &[]).await;
+    let throttled = app
+        .client
+        .get(app.url("/listOrderforms"))
+        .header("x-fake-fail-first", "1")
+        .header("x-fake-fail-status", "429")
+        .header("x-fake-retry-after", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), 429);
+    let started = Instant::now();
+    let other = app.client.get(app.url("/ping")).send().await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "another call went out {:?} after a 429 with Retry-After: 1",
+        started.elapsed()
+    );
+}
