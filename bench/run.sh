@@ -46,7 +46,7 @@ CONTENDERS=(upstream nginx haproxy ds24-proxy)
 # scenario name, method, path, body bytes
 SCENARIOS=("get GET /api/call/listProducts 0" "post16k POST /api/call/listPurchases $POST_BYTES")
 
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- install
@@ -72,6 +72,9 @@ command -v cargo >/dev/null || die "cargo is needed (install Rust with rustup)"
 log "building ds24-proxy (cargo build --release --locked)"
 cargo build --release --locked
 PROXY_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/ds24-proxy
+# Which ds24-proxy was measured: the commit, and whether its sources differed.
+git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]]; then git_rev+="+dirty"; fi
 log "building the static upstream (bench/upstream)"
 cargo build --release --locked --manifest-path bench/upstream/Cargo.toml \
     --target-dir bench/upstream/target
@@ -81,17 +84,30 @@ UPSTREAM_BIN=$ROOT/bench/upstream/target/release/ds24-bench-upstream
 # ---------------------------------------------------------------- processes
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ds24-bench.XXXXXX")
 chmod 755 "$WORK" # nginx workers run as nobody and must reach their temp dirs
-STARTED=()        # "pid comm" of every process this script started
+STARTED=()        # "pid starttime" of every process this script started
 declare -A PID=() # contender -> main pid
 declare -A PORT=()
 
+# Start time of a process (clock ticks since boot): with the pid it names
+# one process, and it does not change when the process execs.
+start_time() {
+    local s f
+    read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+    s=${s##*) }
+    read -r -a f <<<"$s"
+    echo "${f[19]}"
+}
+
+# Is pid still the process that had this start time?
+same_proc() { [[ $(start_time "$1" 2>/dev/null) == "$2" ]]; }
+
 # Stops one process we started, if it is still the one we started.
 stop_proc() {
-    local pid=$1 comm=$2 i
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 0
+    local pid=$1 st=$2 i
+    same_proc "$pid" "$st" || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 50; i++)); do
-        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 0
+        same_proc "$pid" "$st" || return 0
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
@@ -124,15 +140,15 @@ trap 'exit 143' TERM
 
 # Records a just-started process (and, for nginx, its workers) for cleanup.
 remember() {
-    local pid=$1 comm
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || die "process $pid exited right after start"
-    STARTED+=("$pid $comm")
+    local st
+    st=$(start_time "$1") || die "process $1 exited right after start"
+    STARTED+=("$1 $st")
 }
 
 children_of() {
     local stat rest f
     for stat in /proc/[0-9]*/stat; do
-        rest=$(cat "$stat" 2>/dev/null) || continue
+        read -r rest 2>/dev/null <"$stat" || continue
         rest=${rest##*) }
         read -r -a f <<<"$rest"
         [[ ${f[1]} == "$1" ]] && { stat=${stat#/proc/}; echo "${stat%/stat}"; }
@@ -152,7 +168,7 @@ pids_of() {
 cpu_ticks() {
     local t=0 pid s f
     for pid in "$@"; do
-        s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        read -r s 2>/dev/null <"/proc/$pid/stat" || continue
         s=${s##*) }
         read -r -a f <<<"$s"
         t=$((t + f[11] + f[12]))
@@ -307,7 +323,7 @@ stop_contender() {
     # nginx workers leave with their master; forget them (and anything gone).
     STARTED=()
     for entry in "${keep[@]}"; do
-        [[ $(cat "/proc/${entry%% *}/comm" 2>/dev/null) == "${entry#* }" ]] && STARTED+=("$entry")
+        if same_proc "${entry%% *}" "${entry#* }"; then STARTED+=("$entry"); fi
     done
     unset "PID[$c]"
     return 0
@@ -329,7 +345,7 @@ check() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$CHECKS"; }
 http_code() {
     local url=$1
     shift
-    curl -s -o "$WORK/check.body" -D "$WORK/check.head" -w '%{http_code}' --max-time 10 "$@" "$url" || echo 000
+    curl -s -o "$WORK/check.body" -D "$WORK/check.head" -w '%{http_code}' --max-time 10 "$@" "$url" || true
 }
 
 # Does the request head reach the upstream before the client has sent the
@@ -356,43 +372,39 @@ stream_probe() {
     fi
 }
 
+# expect CONTENDER WHAT WANT GOT: records the check; false if GOT != WANT.
+expect() {
+    if [[ $4 == "$3" ]]; then
+        check "$1" "$2" ok "$4"
+    else
+        check "$1" "$2" FAIL "$4"
+        return 1
+    fi
+}
+
 check_contender() {
-    local c=$1 port=${PORT[$1]} code failed=0 streamed
+    local c=$1 port=${PORT[$1]} code failed=0 keyhdr="" got
     local url="http://127.0.0.1:$port/api/call/listProducts"
+    local keyargs=()
     if [[ $c == upstream ]]; then
-        code=$(http_code "$url")
-        [[ $code == 401 ]] && check "$c" "no key -> 401" ok "$code" || { check "$c" "no key -> 401" FAIL "$code"; failed=1; }
-        code=$(http_code "$url" -H "X-DS-API-KEY: $WRONG_KEY")
-        [[ $code == 401 ]] && check "$c" "wrong key -> 401" ok "$code" || { check "$c" "wrong key -> 401" FAIL "$code"; failed=1; }
-        code=$(http_code "$url" -H "X-DS-API-KEY: $KEY")
-        [[ $code == 200 ]] && check "$c" "right key -> 200" ok "$code" || { check "$c" "right key -> 200" FAIL "$code"; failed=1; }
+        expect "$c" "no key -> 401" 401 "$(http_code "$url")" || failed=1
+        expect "$c" "wrong key -> 401" 401 "$(http_code "$url" -H "X-DS-API-KEY: $WRONG_KEY")" || failed=1
+        expect "$c" "right key -> 200" 200 "$(http_code "$url" -H "X-DS-API-KEY: $KEY")" || failed=1
         keyhdr="X-DS-API-KEY: $KEY"$'\r\n'
         keyargs=(-H "X-DS-API-KEY: $KEY")
     else
         code=$(http_code "$url")
-        if [[ $code == 200 ]] && grep -q '"result":"success"' "$WORK/check.body"; then
-            check "$c" "no key from client -> 200 from upstream" ok "$code"
-        else
-            check "$c" "no key from client -> 200 from upstream" FAIL "$code"
-            failed=1
-        fi
-        code=$(http_code "$url" -H "X-DS-API-KEY: $WRONG_KEY")
-        [[ $code == 200 ]] && check "$c" "wrong key from client replaced -> 200" ok "$code" ||
-            { check "$c" "wrong key from client replaced -> 200" FAIL "$code"; failed=1; }
-        keyhdr="" keyargs=()
+        grep -q '"result":"success"' "$WORK/check.body" 2>/dev/null || code+=" (not the upstream's success envelope)"
+        expect "$c" "no key from client -> 200 from upstream" 200 "$code" || failed=1
+        expect "$c" "wrong key from client replaced -> 200" 200 \
+            "$(http_code "$url" -H "X-DS-API-KEY: $WRONG_KEY")" || failed=1
     fi
     code=$(http_code "http://127.0.0.1:$port/api/call/listPurchases" "${keyargs[@]}" \
         -H 'x-bench-probe: 1' -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "@$BODY_FILE")
-    local got
     got=$(awk 'tolower($1) == "x-bench-body-bytes:" {print $2}' "$WORK/check.head" | tr -d '\r')
-    if [[ $code == 200 && $got == "$POST_BYTES" ]]; then
-        check "$c" "16 KiB POST arrives whole" ok "$got bytes"
-    else
-        check "$c" "16 KiB POST arrives whole" FAIL "status $code, ${got:-no} bytes"
-        failed=1
-    fi
-    streamed=$(stream_probe "$port" /api/call/listPurchases "$keyhdr")
-    check "$c" "16 KiB POST streamed (head before body end)" info "$streamed"
+    expect "$c" "16 KiB POST arrives whole" "200 $POST_BYTES bytes" "$code ${got:-no} bytes" || failed=1
+    check "$c" "16 KiB POST streamed (head before body end)" info \
+        "$(stream_probe "$port" /api/call/listPurchases "$keyhdr")"
     return "$failed"
 }
 
@@ -402,6 +414,18 @@ RSS=$WORK/rss.tsv
 : >"$RUNS"
 : >"$RSS"
 
+# "busy steal children": busy and steal ticks of the whole machine
+# (/proc/stat), and the CPU of this shell's finished children (wrk).
+machine_ticks() {
+    local l f g
+    read -r l </proc/stat
+    read -r -a f <<<"$l" # cpu user nice system idle iowait irq softirq steal ...
+    read -r l <"/proc/$$/stat"
+    l=${l##*) }
+    read -r -a g <<<"$l" # g[13], g[14]: cutime, cstime
+    echo "$((f[1] + f[2] + f[3] + f[6] + f[7])) ${f[8]} $((g[13] + g[14]))"
+}
+
 run_wrk() { # scenario contender round seconds method path bytes -> appends to RUNS (round 0 = warm-up)
     local scen=$1 c=$2 round=$3 secs=$4 method=$5 path=$6 bytes=$7
     local url="http://127.0.0.1:${PORT[$c]}$path" out=$WORK/wrk-$scen-$c-$round.txt
@@ -409,26 +433,35 @@ run_wrk() { # scenario contender round seconds method path bytes -> appends to R
     [[ $c == upstream ]] && args+=(-H "X-DS-API-KEY: $KEY")
     local mode=(get)
     [[ $method == POST ]] && mode=(post "$bytes")
-    local pids t0 t1 u0 u1
+    local pids t0 t1 u0 u1 m0 m1
     pids=$(pids_of "$c")
     # shellcheck disable=SC2086
     t0=$(cpu_ticks $pids)
     u0=$(cpu_ticks "${PID[upstream]}")
+    m0=$(machine_ticks)
     "$WRK" "${args[@]}" "$url" -- "${mode[@]}" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+    m1=$(machine_ticks)
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $pids)
     u1=$(cpu_ticks "${PID[upstream]}")
     ((round == 0)) && return 0
     local line
     line=$(grep '^BENCH ' "$out") || die "wrk printed no result: $(cat "$out")"
-    awk -v s="$scen" -v c="$c" -v r="$round" -v cpu=$((t1 - t0)) -v up=$((u1 - u0)) -v hz="$CLK_TCK" '
+    # What else ran meanwhile: the machine's busy time less the contender,
+    # the upstream and wrk (in cores, averaged over the run), and steal.
+    awk -v s="$scen" -v c="$c" -v r="$round" -v cpu=$((t1 - t0)) -v up=$((u1 - u0)) -v hz="$CLK_TCK" \
+        -v m0="$m0" -v m1="$m1" -v secs="$secs" '
         { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
         END {
+            split(m0, a, " "); split(m1, b, " ")
+            wrk = b[3] - a[3]
+            other = (b[1] - a[1]) - cpu - up - wrk
+            if (other < 0) other = 0
             rps = v["requests"] / (v["duration_us"] / 1e6)
             err = v["non2xx"] + v["connect"] + v["read"] + v["write"] + v["timeout"]
-            printf "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\n", s, c, r, rps, v["p50_us"], v["p99_us"], err, v["requests"], cpu / hz, up / hz
+            printf "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\n", s, c, r, rps, v["p50_us"], v["p99_us"], err, v["requests"], cpu / hz, up / hz, wrk / hz, other / hz / secs, (b[2] - a[2]) / hz / secs
         }' <<<"$line" >>"$RUNS"
-    printf '   %-8s %-10s round %d: %s\n' "$scen" "$c" "$round" "$(tail -n 1 "$RUNS" | awk -F'\t' '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d", $4, $5/1000, $6/1000, $7}')" >&2
+    printf '   %-8s %-10s round %d: %s\n' "$scen" "$c" "$round" "$(tail -n 1 "$RUNS" | awk -F'\t' '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d; other processes %.2f cores", $4, $5/1000, $6/1000, $7, $12}')" >&2
 }
 
 nproc_n=$(nproc)
@@ -479,7 +512,7 @@ cpu_model=$(lscpu 2>/dev/null | awk -F: '/^Model name/ {sub(/^[ \t]+/, "", $2); 
 mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 haproxy_v=$("$HAPROXY" -v 2>&1 | head -n 1 | awk '{print $3}')
-wrk_v=$("$WRK" -v 2>&1 | head -n 1 | awk '{print $2}')
+wrk_v=$({ "$WRK" -v 2>&1 || true; } | head -n 1 | awk '{print $2}')
 rustc_v=$(rustc --version 2>/dev/null || echo unknown)
 mkdir -p "$(dirname "$RESULTS")"
 
@@ -488,7 +521,7 @@ awk -F'\t' \
     -v conns="$CONNECTIONS" -v wthreads="$WRK_THREADS" -v post_bytes="$POST_BYTES" \
     -v nproc="$nproc_n" -v cpu_model="$cpu_model" -v mem_kib="$mem_kib" -v kernel="$(uname -r)" \
     -v rustc="$rustc_v" -v nginx_v="$nginx_v" -v haproxy_v="$haproxy_v" -v wrk_v="$wrk_v" \
-    -v load_before="$load_before" -v load_after="$load_after" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -v load_before="$load_before" -v load_after="$load_after" -v git_rev="$git_rev" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -v scen_list="get post16k" -v cont_list="${CONTENDERS[*]}" \
     -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body" '
 function median(key, n,    i, j, t, a) {
@@ -502,7 +535,10 @@ FILENAME ~ /runs/ {
     k = $1 SUBSEP $2; n[k]++
     vals[k, "rps", n[k]] = $4; vals[k, "p50", n[k]] = $5 / 1000; vals[k, "p99", n[k]] = $6 / 1000
     err[k] += $7; req[k] += $8; cpu[k] += $9; upcpu[k] += $10
-    rj[k] = rj[k] (rj[k] == "" ? "" : ",") sprintf("{\"round\":%d,\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"errors\":%d,\"requests\":%d,\"cpu_s\":%.2f,\"upstream_cpu_s\":%.2f}", $3, $4, $5 / 1000, $6 / 1000, $7, $8, $9, $10)
+    rj[k] = rj[k] (rj[k] == "" ? "" : ",") sprintf("{\"round\":%d,\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"errors\":%d,\"requests\":%d,\"cpu_s\":%.2f,\"upstream_cpu_s\":%.2f,\"wrk_cpu_s\":%.2f,\"other_cpu_cores\":%.3f,\"steal_cores\":%.3f}", $3, $4, $5 / 1000, $6 / 1000, $7, $8, $9, $10, $11, $12, $13)
+    if ($12 > max_other) max_other = $12
+    sum_other += $12; n_runs++
+    if ($13 > max_steal) max_steal = $13
     total_err += $7
     next
 }
@@ -549,12 +585,13 @@ END {
         sj = sj (sj == "" ? "" : ",") sprintf("{\"name\":%s,\"request\":%s,\"contenders\":[%s],\"ratios\":{%s}}", js(s), js(desc[s]), cjs, rjs)
     }
     ok = !bad && total_err == 0
-    printf "{\"generated_at\":%s,\"command\":%s,\"smoke\":%s,\"ok\":%s,", js(date), js(smoke ? "bash bench/run.sh --smoke" : "bash bench/run.sh"), smoke ? "true" : "false", ok ? "true" : "false" > results
+    printf "{\"generated_at\":%s,\"command\":%s,\"smoke\":%s,\"ok\":%s,\"ds24_proxy_commit\":%s,", js(date), js(smoke ? "bash bench/run.sh --smoke" : "bash bench/run.sh"), smoke ? "true" : "false", ok ? "true" : "false", js(git_rev) > results
     printf "\"settings\":{\"rounds\":%d,\"duration_s\":%d,\"connections\":%d,\"wrk_threads\":%d,\"post_body_bytes\":%d,\"latency\":\"median over rounds of each round p50/p99\"},", rounds, duration, conns, wthreads, post_bytes > results
-    printf "\"machine\":{\"nproc\":%d,\"cpu\":%s,\"mem_total_mib\":%d,\"kernel\":%s,\"rustc\":%s,\"nginx\":%s,\"haproxy\":%s,\"wrk\":%s,\"load_before\":%s,\"load_after\":%s},", nproc, js(cpu_model), mem_kib / 1024, js(kernel), js(rustc), js(nginx_v), js(haproxy_v), js(wrk_v), js(load_before), js(load_after) > results
+    printf "\"machine\":{\"nproc\":%d,\"cpu\":%s,\"mem_total_mib\":%d,\"kernel\":%s,\"rustc\":%s,\"nginx\":%s,\"haproxy\":%s,\"wrk\":%s,\"load_before\":%s,\"load_after\":%s,\"other_cpu_cores_mean\":%.3f,\"other_cpu_cores_max\":%.3f,\"steal_cores_max\":%.3f},", nproc, js(cpu_model), mem_kib / 1024, js(kernel), js(rustc), js(nginx_v), js(haproxy_v), js(wrk_v), js(load_before), js(load_after), n_runs ? sum_other / n_runs : 0, max_other, max_steal > results
     printf "\"checks\":[%s],\"scenarios\":[%s]}\n", cj, sj > results
+    printf "\nother processes during the measured runs: mean %.2f, max %.2f cores; steal max %.2f cores%s\n", n_runs ? sum_other / n_runs : 0, max_other, max_steal, (max_other > 0.25 ? " (noisy: compare with a quieter run)" : "")
     printf "\nmachine: %d cores (%s), %d MiB, kernel %s, %s; nginx %s, haproxy %s, wrk %s; load %s -> %s\n", nproc, cpu_model, mem_kib / 1024, kernel, rustc, nginx_v, haproxy_v, wrk_v, load_before, load_after
-    printf "results: %s\n", results
+    printf "ds24-proxy at %s; results: %s\n", git_rev, results
     exit ok ? 0 : 1
 }' "$RUNS" "$RSS" "$CHECKS" || {
     rc=$?
