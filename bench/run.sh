@@ -18,7 +18,7 @@
 # and logs).
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 SMOKE=0
 for arg in "$@"; do
@@ -95,6 +95,7 @@ start_time() {
     read -r s 2>/dev/null <"/proc/$1/stat" || return 1
     s=${s##*) }
     read -r -a f <<<"$s"
+    [[ ${f[0]} != Z ]] || return 1 # exited, not yet reaped: gone
     echo "${f[19]}"
 }
 
@@ -464,11 +465,23 @@ run_wrk() { # scenario contender round seconds method path bytes -> appends to R
     printf '   %-8s %-10s round %d: %s\n' "$scen" "$c" "$round" "$(tail -n 1 "$RUNS" | awk -F'\t' '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d; other processes %.2f cores", $4, $5/1000, $6/1000, $7, $12}')" >&2
 }
 
+# Share of the machine's CPU time that was busy over the next 2 s.
+busy_pct() {
+    local f g b0 b1 t0 t1
+    read -r -a f </proc/stat
+    sleep 2
+    read -r -a g </proc/stat
+    b0=$((f[1] + f[2] + f[3] + f[6] + f[7] + f[8])) t0=$((f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7] + f[8]))
+    b1=$((g[1] + g[2] + g[3] + g[6] + g[7] + g[8])) t1=$((g[1] + g[2] + g[3] + g[4] + g[5] + g[6] + g[7] + g[8]))
+    echo $(((b1 - b0) * 100 / (t1 > t0 ? t1 - t0 : 1)))
+}
+
 nproc_n=$(nproc)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-log "load average before: $load_before (nproc $nproc_n)"
-if awk -v l="${load_before%% *}" -v n="$nproc_n" 'BEGIN { exit !(l > n / 2) }'; then
-    log "warning: the machine is busy (load ${load_before%% *}); numbers may be noisy"
+busy_before=$(busy_pct)
+log "CPU busy before the run: $busy_before% of $nproc_n cores (load average $load_before)"
+if ((busy_before > 20)); then
+    log "warning: something else is running; numbers may be noisy (see 'other processes' below)"
 fi
 
 start_upstream
@@ -521,7 +534,7 @@ awk -F'\t' \
     -v conns="$CONNECTIONS" -v wthreads="$WRK_THREADS" -v post_bytes="$POST_BYTES" \
     -v nproc="$nproc_n" -v cpu_model="$cpu_model" -v mem_kib="$mem_kib" -v kernel="$(uname -r)" \
     -v rustc="$rustc_v" -v nginx_v="$nginx_v" -v haproxy_v="$haproxy_v" -v wrk_v="$wrk_v" \
-    -v load_before="$load_before" -v load_after="$load_after" -v git_rev="$git_rev" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -v load_before="$load_before" -v load_after="$load_after" -v busy_before="$busy_before" -v git_rev="$git_rev" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -v scen_list="get post16k" -v cont_list="${CONTENDERS[*]}" \
     -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body" '
 function median(key, n,    i, j, t, a) {
@@ -587,7 +600,7 @@ END {
     ok = !bad && total_err == 0
     printf "{\"generated_at\":%s,\"command\":%s,\"smoke\":%s,\"ok\":%s,\"ds24_proxy_commit\":%s,", js(date), js(smoke ? "bash bench/run.sh --smoke" : "bash bench/run.sh"), smoke ? "true" : "false", ok ? "true" : "false", js(git_rev) > results
     printf "\"settings\":{\"rounds\":%d,\"duration_s\":%d,\"connections\":%d,\"wrk_threads\":%d,\"post_body_bytes\":%d,\"latency\":\"median over rounds of each round p50/p99\"},", rounds, duration, conns, wthreads, post_bytes > results
-    printf "\"machine\":{\"nproc\":%d,\"cpu\":%s,\"mem_total_mib\":%d,\"kernel\":%s,\"rustc\":%s,\"nginx\":%s,\"haproxy\":%s,\"wrk\":%s,\"load_before\":%s,\"load_after\":%s,\"other_cpu_cores_mean\":%.3f,\"other_cpu_cores_max\":%.3f,\"steal_cores_max\":%.3f},", nproc, js(cpu_model), mem_kib / 1024, js(kernel), js(rustc), js(nginx_v), js(haproxy_v), js(wrk_v), js(load_before), js(load_after), n_runs ? sum_other / n_runs : 0, max_other, max_steal > results
+    printf "\"machine\":{\"nproc\":%d,\"cpu\":%s,\"mem_total_mib\":%d,\"kernel\":%s,\"rustc\":%s,\"nginx\":%s,\"haproxy\":%s,\"wrk\":%s,\"cpu_busy_before_pct\":%d,\"load_before\":%s,\"load_after\":%s,\"other_cpu_cores_mean\":%.3f,\"other_cpu_cores_max\":%.3f,\"steal_cores_max\":%.3f},", nproc, js(cpu_model), mem_kib / 1024, js(kernel), js(rustc), js(nginx_v), js(haproxy_v), js(wrk_v), busy_before, js(load_before), js(load_after), n_runs ? sum_other / n_runs : 0, max_other, max_steal > results
     printf "\"checks\":[%s],\"scenarios\":[%s]}\n", cj, sj > results
     printf "\nother processes during the measured runs: mean %.2f, max %.2f cores; steal max %.2f cores%s\n", n_runs ? sum_other / n_runs : 0, max_other, max_steal, (max_other > 0.25 ? " (noisy: compare with a quieter run)" : "")
     printf "\nmachine: %d cores (%s), %d MiB, kernel %s, %s; nginx %s, haproxy %s, wrk %s; load %s -> %s\n", nproc, cpu_model, mem_kib / 1024, kernel, rustc, nginx_v, haproxy_v, wrk_v, load_before, load_after
