@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// mimalloc rather than glibc's malloc: a request allocates and frees many
+// small buffers across two worker threads, and glibc's arenas showed up as
+// about a fifth of the proxy's CPU under load (perf, docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = ds24_proxy::cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {

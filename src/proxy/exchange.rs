@@ -36,6 +36,9 @@ pub enum OutBody {
     Empty,
     /// Held in memory: can be sent again after a renewal.
     Buffered(Bytes),
+    /// Streamed from the client as it arrives, and kept (up to a limit) so
+    /// that it can be sent again.
+    Replayable(super::replay::ReplayBody),
     /// Streamed from the client: sent once.
     Streaming(reqwest::Body),
 }
@@ -121,16 +124,21 @@ pub async fn send(
         let key = credential.key().await?;
         let mut attempt_headers = headers.clone();
         credential.apply(&mut attempt_headers, &key);
-        let (out, replayable) = match body.take().unwrap_or(OutBody::Empty) {
+        let out = match body.take().unwrap_or(OutBody::Empty) {
             OutBody::Empty => {
                 body = Some(OutBody::Empty);
-                (reqwest::Body::from(Bytes::new()), true)
+                reqwest::Body::from(Bytes::new())
             }
             OutBody::Buffered(bytes) => {
                 body = Some(OutBody::Buffered(bytes.clone()));
-                (reqwest::Body::from(bytes), true)
+                reqwest::Body::from(bytes)
             }
-            OutBody::Streaming(stream) => (stream, false),
+            OutBody::Replayable(shared) => {
+                let attempt = shared.attempt();
+                body = Some(OutBody::Replayable(shared));
+                reqwest::Body::wrap_stream(attempt)
+            }
+            OutBody::Streaming(stream) => stream,
         };
         let request = UpstreamRequest {
             method: method.clone(),
@@ -144,6 +152,13 @@ pub async fn send(
             Err(e) => Err(e),
         };
         let seconds = sent_at.elapsed().as_secs_f64();
+        // Whether this request could be sent again, judged after the
+        // attempt: a streamed body is kept only up to a limit.
+        let replayable = match &body {
+            Some(OutBody::Replayable(shared)) => shared.can_replay(),
+            Some(_) => true,
+            None => false,
+        };
         let (outcome, retry_after) = match &result {
             Ok(exchange) => (
                 Outcome::Status {
@@ -349,7 +364,7 @@ pub fn is_rejection(exchange: &Exchange) -> bool {
 }
 
 fn memchr_error(bytes: &[u8]) -> bool {
-    bytes.windows(7).any(|w| w == b"\"error\"")
+    memchr::memmem::find(bytes, b"\"error\"").is_some()
 }
 
 /// The key currently in use, for callers that need it outside an exchange.

@@ -91,12 +91,19 @@ pub async fn pass_through(
     {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
-    // A body small enough is held so that it can be replayed once if the
-    // key is rejected and renewed; a larger one streams and is sent once.
+    // A read's body streams to Digistore24 as it arrives and is kept (up to
+    // upstream.replay_max_bytes) so that a renewal or a retry can send it
+    // again. A write's body is read first when it is small enough: its
+    // audit record and Idempotency-Key fingerprint need the whole request
+    // before anything is sent. A larger one streams and is sent once.
     let tripped = Arc::new(AtomicBool::new(false));
+    let replay_max = state.config().replay_max_bytes;
     let body = match declared {
         _ if !has_body => OutBody::Empty,
-        Some(n) if n <= state.config().replay_max_bytes => {
+        _ if effect == crate::actions::Effect::Read => OutBody::Replayable(
+            super::replay::ReplayBody::new(limited(body, max, tripped.clone()), replay_max),
+        ),
+        Some(n) if n <= replay_max => {
             let read = tokio::time::timeout(
                 crate::server::routes::actions::INPUT_READ_TIMEOUT,
                 axum::body::to_bytes(body, n as usize),
@@ -113,7 +120,11 @@ pub async fn pass_through(
             })?;
             OutBody::Buffered(bytes)
         }
-        _ => OutBody::Streaming(limited(body, max, tripped.clone())),
+        _ => OutBody::Streaming(reqwest::Body::wrap_stream(limited(
+            body,
+            max,
+            tripped.clone(),
+        ))),
     };
 
     // Writes and money calls are recorded (audit log) and may carry an
@@ -126,7 +137,7 @@ pub async fn pass_through(
     let body_bytes: Option<&[u8]> = match &body {
         OutBody::Buffered(b) => Some(b),
         OutBody::Empty => Some(b""),
-        OutBody::Streaming(_) => None,
+        OutBody::Replayable(_) | OutBody::Streaming(_) => None,
     };
     if idempotency_key.is_some() && effect != crate::actions::Effect::Read && body_bytes.is_none() {
         return Err(ApiError::bad_request(format!(
@@ -226,7 +237,7 @@ pub fn target_url(
 }
 
 /// Streams `body`, failing once more than `max` bytes went through.
-fn limited(body: Body, max: u64, tripped: Arc<AtomicBool>) -> reqwest::Body {
+fn limited(body: Body, max: u64, tripped: Arc<AtomicBool>) -> super::replay::Source {
     let mut seen: u64 = 0;
     let stream = body.into_data_stream().map(move |chunk| {
         let chunk = chunk?;
@@ -239,7 +250,7 @@ fn limited(body: Body, max: u64, tripped: Arc<AtomicBool>) -> reqwest::Body {
         }
         Ok(chunk)
     });
-    reqwest::Body::wrap_stream(stream)
+    Box::pin(stream)
 }
 
 fn too_large(max: u64) -> ApiError {

@@ -6,5 +6,6 @@ pub mod exchange;
 mod forward;
 pub mod headers;
 pub mod path;
+pub mod replay;
 
 pub use forward::{pass_through, target_url};

@@ -16,6 +16,28 @@ use crate::policy::Caller;
 /// Header carrying the request id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// Makes a random UUID v4 for a request without an `X-Request-Id`.
+///
+/// tower-http's `MakeRequestUuid` asks the kernel for randomness on every
+/// request (a `getrandom` system call each); the thread-local generator is
+/// seeded from the kernel and is as unpredictable for this purpose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewRequestId;
+
+impl tower_http::request_id::MakeRequestId for NewRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(text)
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// The request id of a request (set by the request-id layer before any
 /// handler runs).
 pub fn request_id(req: &Request) -> String {

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::proxy;
@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
                 header::COOKIE,
                 proxy::headers::API_KEY,
             ]))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(middleware::NewRequestId))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(trace::layer())
             .layer(axum::middleware::from_fn_with_state(

@@ -24,7 +24,12 @@ pub fn layer() -> RequestTrace {
     TraceLayer::new_for_http()
         .make_span_with(make_span as fn(&Request<Body>) -> Span)
         .on_request(())
-        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // The line per finished request is at `debug`: at `info` it cost
+        // about a tenth of the proxy's CPU per request under load (measured,
+        // docs/BENCHMARKS.md). Failures are still logged at `info` and above
+        // where they happen; `RUST_LOG=ds24_proxy=debug,tower_http=debug`
+        // turns the access lines on.
+        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
 }
 
 fn make_span(req: &Request<Body>) -> Span {

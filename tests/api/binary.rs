@@ -300,9 +300,14 @@ fn a_bad_config_stops_the_start_with_the_key_and_the_fix() {
 async fn json_logs_are_one_object_per_line_with_the_request_fields() {
     let fake = FakeDs24::start().await;
     let base = fake.base_url();
+    // The line per finished request is at debug (docs/LOGGING.md).
     let proxy = Proxy::start(
         &["--log-format", "json"],
-        &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)],
+        &[
+            ("DS24_API_KEY", TEST_KEY),
+            ("DS24_BASE_URL", &base),
+            ("RUST_LOG", "info,tower_http=debug"),
+        ],
     );
     client()
         .get(proxy.url("/listProducts"))

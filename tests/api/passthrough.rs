@@ -263,3 +263,85 @@ async fn a_second_connection_is_chosen_by_header_or_prefix_and_uses_its_own_key(
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+/// A read's body is not held back: the request head and the first bytes
+/// reach Digistore24 while the client is still sending the rest.
+#[tokio::test]
+async fn a_read_body_streams_upstream_before_it_has_fully_arrived() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The client declares the length, as a form post does: the proxy could
+    // wait for the whole body, and must not.
+    const FIRST: usize = 1024;
+    const TOTAL: usize = 16 * 1024;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/call", upstream.local_addr().unwrap());
+    let app = spawn_app_with("", &[("DS24_BASE_URL", &base)]).await;
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<String>();
+    tokio::spawn(async move {
+        let (mut socket, _) = upstream.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let mut head_tx = Some(head_tx);
+        loop {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the proxy closed before the body ended");
+            seen.extend_from_slice(&chunk[..n]);
+            let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            if seen.len() > end + 4
+                && let Some(tx) = head_tx.take()
+            {
+                tx.send(String::from_utf8_lossy(&seen).into_owned()).ok();
+            }
+            if seen.len() >= end + 4 + TOTAL {
+                break;
+            }
+        }
+        let body = r#"{"result":"success","data":{}}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(reply.as_bytes()).await.unwrap();
+    });
+    let (body_tx, body_rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let request = app
+        .client
+        .post(app.url("/listPurchases"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-length", TOTAL.to_string())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let call = tokio::spawn(request);
+    body_tx
+        .send(bytes::Bytes::from(format!(
+            "page_size=10&search[note]={}",
+            "x".repeat(FIRST - 26)
+        )))
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), head_rx)
+        .await
+        .expect("nothing reached the upstream while the body was incomplete: it was buffered")
+        .unwrap();
+    assert!(head.starts_with("POST /api/call/listPurchases "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("x-ds-api-key: {TEST_KEY}").to_ascii_lowercase())
+    );
+    assert!(
+        head.contains("page_size=10"),
+        "the first bytes were not sent on"
+    );
+    body_tx
+        .send(bytes::Bytes::from("x".repeat(TOTAL - FIRST)))
+        .await
+        .unwrap();
+    drop(body_tx);
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -220,3 +220,80 @@ async fn oauth2_refresh_tokens_rotate_and_the_rotated_one_survives_a_restart() {
         }
     }
 }
+
+/// A read's body that arrives in pieces: it streams, and is still sent again
+/// byte for byte with the renewed key.
+#[tokio::test]
+async fn a_streamed_read_body_is_replayed_after_a_renewal() {
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.json");
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
+    let toml = format!(
+        "[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+        reply.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+    app.client.get(app.url("/ping")).send().await.unwrap();
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let pieces: [&'static str; 3] = ["page_size=50", "&search[email]=", "anna%40example.com"];
+    let stream = futures_util::stream::iter(
+        pieces
+            .into_iter()
+            .map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from_static(p.as_bytes()))),
+    );
+    let response = app
+        .client
+        .post(app.url("/getPurchase"))
+        .header("x-fake-accept", KEY_B)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent: Vec<_> = app
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|s| s.path.ends_with("getPurchase"))
+        .collect();
+    assert_eq!(sent.len(), 2, "expected the first try and one replay");
+    assert_eq!(sent[0].headers["x-ds-api-key"], KEY_A);
+    assert_eq!(sent[1].headers["x-ds-api-key"], KEY_B);
+    for s in &sent {
+        assert_eq!(s.body, pieces.concat().as_bytes());
+    }
+}
+
+/// A read's body over `replay_max_bytes` still streams, but only once.
+#[tokio::test]
+async fn a_read_body_over_the_replay_limit_is_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.json");
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
+    let toml = format!(
+        "[upstream]\nreplay_max_bytes = 16\n[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+        reply.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+    app.client.get(app.url("/ping")).send().await.unwrap();
+    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let response = app
+        .client
+        .post(app.url("/getPurchase"))
+        .header("x-fake-accept", KEY_B)
+        .body("search[note]=a+body+longer+than+sixteen+bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "credential_rejected", "{body}");
+    let sent = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|s| s.path.ends_with("getPurchase"))
+        .count();
+    assert_eq!(sent, 1, "a body over the limit was sent twice");
+}
