@@ -23,6 +23,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod ipn;
 pub mod ledger;
 pub mod metrics;
 pub mod policy;
@@ -55,9 +56,30 @@ pub async fn run(
     let header_timeout = config.header_read_timeout;
     let state = AppState::new(config)?;
     let purge = tokio::spawn(ledger::purge_periodically(state.clone()));
+    // The relay runs when events have somewhere to go; its work list is in
+    // the store, so deliveries left over from before a restart go on too.
+    let relay = if state
+        .config()
+        .connections
+        .values()
+        .any(|c| !c.ipn.forward_to.is_empty())
+    {
+        let client = ipn::relay::client(&state.config().ipn)?;
+        Some(tokio::spawn(ipn::relay::run(
+            state.clone(),
+            client,
+            std::future::pending(),
+        )))
+    } else {
+        None
+    };
     let app = server::router(state);
     let served = server::serve(listener, app, shutdown, drain, header_timeout).await;
     purge.abort();
+    if let Some(relay) = relay {
+        // A delivery cut short stays pending in the store: sent again later.
+        relay.abort();
+    }
     served?;
     Ok(())
 }

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::config::{self, Overrides, ProcessEnv};
-use crate::store::{AuditFilter, SqliteStore, Store};
+use crate::store::{AuditFilter, Store};
 
 /// `ds24-proxy audit …`
 #[derive(Debug, clap::Subcommand)]
@@ -48,14 +47,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         json,
         config,
     } = command;
-    let config = config::load(
-        &ProcessEnv,
-        &Overrides {
-            config_file: config,
-            ..Overrides::default()
-        },
-    )?;
-    crate::telemetry::init_cli(config.log_format);
+    let (_, store) = super::open_store(config)?;
     let since = since
         .map(|s| {
             time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
@@ -64,12 +56,6 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         .transpose()
         .context("--since must be an RFC 3339 time like 2026-11-28T00:00:00Z")?;
     let function = function.map(|f| crate::actions::find(&f).map_or(f, |a| a.function.to_owned()));
-    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
     let entries = store.audit(&AuditFilter {
         connection,
         function,

@@ -57,6 +57,15 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
             name.parse().context("--connection must be a plain name")?,
         );
     }
+    // Over the network hyper sets Content-Length; in-process nobody does,
+    // and the proxy would take the request for body-less.
+    if let Some(len) = http_body::Body::size_hint(request.body()).exact()
+        && !request.headers().contains_key(http::header::CONTENT_LENGTH)
+    {
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, len.into());
+    }
     let state = AppState::new(config)?;
     let response = server::router(state)
         .oneshot(request)

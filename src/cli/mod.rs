@@ -4,6 +4,8 @@ mod actions;
 mod audit;
 mod connect;
 mod connections;
+mod events;
+mod ipn;
 mod local;
 mod request;
 mod serve;
@@ -12,6 +14,8 @@ pub use actions::ActionsCommand;
 pub use audit::AuditCommand;
 pub use connect::ConnectArgs;
 pub use connections::ConnectionsCommand;
+pub use events::EventsCommand;
+pub use ipn::IpnCommand;
 pub use request::RequestArgs;
 
 use std::path::PathBuf;
@@ -43,6 +47,13 @@ pub enum Command {
     /// The audit log of write and money calls.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Digistore24's events (IPN) the proxy received: list, show, replay.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Register the proxy's IPN URL with Digistore24 (ipnSetup), show or
+    /// delete the registration.
+    #[command(subcommand)]
+    Ipn(IpnCommand),
     /// The action catalog: list, show and run named actions.
     #[command(subcommand)]
     Actions(ActionsCommand),
@@ -110,8 +121,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health(args) => serve::health(&args).await,
         Command::Actions(command) => actions::run(command).await,
         Command::Audit(command) => audit::run(command).await,
+        Command::Events(command) => events::run(command).await,
+        Command::Ipn(command) => ipn::run(command).await,
         Command::Connect(args) => connect::run(args).await,
         Command::Connections(command) => connections::run(command).await,
         Command::Request(args) => request::run(args).await,
     }
+}
+
+/// The configuration (from `config_file` or the defaults) and the store in
+/// its data directory, for the commands that read the store directly.
+///
+/// # Errors
+/// A configuration error, or a store that cannot be opened.
+fn open_store(
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<(crate::config::Config, crate::store::SqliteStore)> {
+    let config = crate::config::load(
+        &crate::config::ProcessEnv,
+        &crate::config::Overrides {
+            config_file,
+            ..crate::config::Overrides::default()
+        },
+    )?;
+    crate::telemetry::init_cli(config.log_format);
+    let store = crate::store::SqliteStore::open(&config.data_dir, config.master_key.as_ref())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the store in {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+    Ok((config, store))
 }

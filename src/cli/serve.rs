@@ -91,10 +91,8 @@ pub(super) async fn health(args: &HealthArgs) -> anyhow::Result<()> {
         .addr
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "[::1]");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    let client = crate::upstream::client_builder()
         .timeout(std::time::Duration::from_secs(3))
-        .no_proxy()
         .build()?;
     let response = client
         .get(format!("http://{addr}/healthz"))

@@ -22,6 +22,10 @@ pub mod vars {
     pub const MASTER_KEY: &str = "DS24_PROXY_MASTER_KEY";
     /// `text` or `json`.
     pub const LOG_FORMAT: &str = "DS24_PROXY_LOG_FORMAT";
+    /// IPN passphrase of the `main` connection (beats the file and the store).
+    pub const IPN_PASSPHRASE: &str = "DS24_IPN_PASSPHRASE";
+    /// Where `main`'s IPN events are relayed: URLs, comma-separated.
+    pub const IPN_FORWARD_TO: &str = "DS24_IPN_FORWARD_TO";
 }
 
 /// A source of environment variables.

@@ -38,6 +38,16 @@ pub const DEFAULT_RENEW_MARGIN_SECS: u64 = 60;
 pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 10;
 /// The connection used when a request names none.
 pub const DEFAULT_CONNECTION: &str = "main";
+/// `ipn.max_attempts`: deliveries to the app before an event is dead-lettered.
+pub const DEFAULT_IPN_MAX_ATTEMPTS: u32 = 25;
+/// `ipn.max_age_secs`: an event not delivered after this long is dead-lettered.
+pub const DEFAULT_IPN_MAX_AGE_SECS: u64 = 3 * 24 * 3600;
+/// `ipn.retry_initial_ms`: the first wait after a failed delivery (doubles).
+pub const DEFAULT_IPN_RETRY_INITIAL_MS: u64 = 1_000;
+/// `ipn.retry_max_secs`: the longest wait between deliveries.
+pub const DEFAULT_IPN_RETRY_MAX_SECS: u64 = 600;
+/// `ipn.delivery_timeout_secs`: how long the app may take to answer.
+pub const DEFAULT_IPN_DELIVERY_TIMEOUT_SECS: u64 = 10;
 
 /// Top level of `config/default.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +61,8 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub ipn: RawIpn,
     #[serde(default)]
     pub connections: BTreeMap<String, RawConnection>,
     /// `[[policies]]`: tokens with narrowed rights.
@@ -123,6 +135,30 @@ pub struct RawLog {
     pub format: Option<String>,
 }
 
+/// `[ipn]`: how events are relayed to the app.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpn {
+    pub max_attempts: Option<u32>,
+    pub max_age_secs: Option<u64>,
+    pub retry_initial_ms: Option<u64>,
+    pub retry_max_secs: Option<u64>,
+    pub delivery_timeout_secs: Option<u64>,
+}
+
+/// `[connections.NAME.ipn]`: the connection's IPN passphrase (never in the
+/// file itself) and where its events go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnectionIpn {
+    /// Environment variable holding the passphrase.
+    pub passphrase_env: Option<String>,
+    /// File holding the passphrase (a mounted secret).
+    pub passphrase_file: Option<String>,
+    /// URLs the events are relayed to.
+    pub forward_to: Option<Vec<String>>,
+}
+
 /// `[connections.NAME]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +168,7 @@ pub struct RawConnection {
     /// Optional outbound rate limit: `{ per_second = 5.0, burst = 10 }`.
     pub rate_limit: Option<RawRateLimit>,
     pub credential: Option<RawCredential>,
+    pub ipn: Option<RawConnectionIpn>,
 }
 
 /// `[connections.NAME] rate_limit`: a token bucket per connection.

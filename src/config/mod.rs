@@ -6,6 +6,7 @@ mod credential;
 mod env;
 mod error;
 mod file;
+mod ipn;
 mod policy;
 mod validate;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use env::{Env, ProcessEnv, vars};
 pub use error::ConfigError;
 pub use file::{DEFAULT_BASE_URL, DEFAULT_CONNECTION, DEFAULT_LISTEN, RawConfig};
+pub use ipn::{ConnectionIpn, IpnSettings};
 use url::Url;
 
 use crate::credentials::{ApiKey, CredentialSource};
@@ -57,6 +59,8 @@ pub struct Config {
     pub master_key: Option<secrecy::SecretString>,
     /// `[connections.NAME]`; always contains `main`.
     pub connections: BTreeMap<String, ConnectionConfig>,
+    /// `[ipn]`: relaying IPN events to the app.
+    pub ipn: IpnSettings,
 }
 
 /// Upstream HTTP client settings.
@@ -89,6 +93,8 @@ pub struct ConnectionConfig {
     pub auth_prefix: String,
     /// `rate_limit`, if set.
     pub rate_limit: Option<RateLimit>,
+    /// `[connections.NAME.ipn]` (and `DS24_IPN_*` for `main`).
+    pub ipn: ConnectionIpn,
 }
 
 /// A validated outbound rate limit.
@@ -266,6 +272,7 @@ impl Config {
                 auth_header: crate::proxy::headers::API_KEY,
                 auth_prefix: String::new(),
                 rate_limit: None,
+                ipn: ConnectionIpn::default(),
             });
         main.base_url = base_url;
         main.credential = CredentialSource::Static(key);

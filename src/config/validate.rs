@@ -120,6 +120,7 @@ pub(super) fn validate(
         },
     };
 
+    let ipn = super::ipn::settings(&raw.ipn)?;
     let connections = connections(raw.connections, &base_url, env)?;
     let replay_max_bytes = positive(
         raw.upstream.replay_max_bytes,
@@ -179,6 +180,7 @@ pub(super) fn validate(
         data_dir,
         log_format,
         connections,
+        ipn,
     })
 }
 
@@ -351,6 +353,7 @@ fn connections(
                 max_wait: Duration::from_millis(r.max_wait_ms.unwrap_or(10_000)),
             }),
         };
+        let ipn = super::ipn::connection(&name, conn.ipn, env)?;
         out.insert(
             name.clone(),
             ConnectionConfig {
@@ -360,6 +363,7 @@ fn connections(
                 auth_header,
                 auth_prefix,
                 rate_limit,
+                ipn,
             },
         );
     }

@@ -294,6 +294,19 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct IpnReceivedLabels {
+    connection: Label,
+    event: Label,
+    result: Label,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct IpnLabels {
+    connection: Label,
+    outcome: Label,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RetryLabels {
     function: Label,
     reason: Label,
@@ -480,6 +493,9 @@ pub struct Metrics {
     rate_limit_wait: Cached<1, ConnectionLabels, Histogram>,
     rate_limited: Cached<1, ConnectionLabels, Counter>,
     breaker: Cached<1, ConnectionLabels, Gauge>,
+    ipn_received: Cached<3, IpnReceivedLabels, Counter>,
+    ipn_rejected: Cached<2, IpnLabels, Counter>,
+    ipn_deliveries: Cached<2, IpnLabels, Counter>,
     functions: Interner,
     connections: Interner,
     tokens: Interner,
@@ -570,6 +586,25 @@ impl Metrics {
             breaker.clone(),
         );
 
+        let ipn_received = Family::<IpnReceivedLabels, Counter>::default();
+        registry.register(
+            "ipn_received",
+            "Verified IPN events received, by connection, event type and result (new or redelivery)",
+            ipn_received.clone(),
+        );
+        let ipn_rejected = Family::<IpnLabels, Counter>::default();
+        registry.register(
+            "ipn_rejected",
+            "IPN requests refused, by connection and reason (no_passphrase, missing_signature, wrong_signature)",
+            ipn_rejected.clone(),
+        );
+        let ipn_deliveries = Family::<IpnLabels, Counter>::default();
+        registry.register(
+            "ipn_deliveries",
+            "Attempts to deliver IPN events to the app, by connection and outcome (delivered, retried, dead_lettered)",
+            ipn_deliveries.clone(),
+        );
+
         Self {
             registry,
             requests: Cached::new(requests),
@@ -583,6 +618,9 @@ impl Metrics {
             rate_limit_wait: Cached::new(rate_limit_wait),
             rate_limited: Cached::new(rate_limited),
             breaker: Cached::new(breaker),
+            ipn_received: Cached::new(ipn_received),
+            ipn_rejected: Cached::new(ipn_rejected),
+            ipn_deliveries: Cached::new(ipn_deliveries),
             functions: Interner::new("function", MAX_FUNCTIONS, is_identifier),
             connections: Interner::new("connection", MAX_NAMES, is_name),
             tokens: Interner::new("token", MAX_NAMES, is_name),
@@ -741,6 +779,67 @@ impl Metrics {
             [connection],
             0,
             || self.connection_labels(connection),
+            |c| {
+                c.inc();
+            },
+        );
+    }
+
+    /// One verified IPN event of type `event` on `connection`: `new` or
+    /// `redelivery`.
+    pub fn ipn_received(&self, connection: &str, event: &str, result: &str) {
+        self.ipn_received.record(
+            [connection, event, result],
+            0,
+            || {
+                let labels = IpnReceivedLabels {
+                    connection: self.connections.get(connection),
+                    event: self.outcomes.get(event),
+                    result: self.reasons.get(result),
+                };
+                let kept = kept(&labels.connection, connection)
+                    && kept(&labels.event, event)
+                    && kept(&labels.result, result);
+                (labels, kept)
+            },
+            |c| {
+                c.inc();
+            },
+        );
+    }
+
+    /// One IPN refused on `connection` for `reason`.
+    pub fn ipn_rejected(&self, connection: &str, reason: &str) {
+        self.ipn_outcome(&self.ipn_rejected, connection, reason);
+    }
+
+    /// One IPN event delivered to the app.
+    pub fn ipn_delivered(&self, connection: &str) {
+        self.ipn_outcome(&self.ipn_deliveries, connection, "delivered");
+    }
+
+    /// One failed delivery that will be retried.
+    pub fn ipn_retried(&self, connection: &str) {
+        self.ipn_outcome(&self.ipn_deliveries, connection, "retried");
+    }
+
+    /// One delivery given up on (dead letter).
+    pub fn ipn_dead_lettered(&self, connection: &str) {
+        self.ipn_outcome(&self.ipn_deliveries, connection, "dead_lettered");
+    }
+
+    fn ipn_outcome(&self, family: &Cached<2, IpnLabels, Counter>, connection: &str, outcome: &str) {
+        family.record(
+            [connection, outcome],
+            0,
+            || {
+                let labels = IpnLabels {
+                    connection: self.connections.get(connection),
+                    outcome: self.reasons.get(outcome),
+                };
+                let kept = kept(&labels.connection, connection) && kept(&labels.outcome, outcome);
+                (labels, kept)
+            },
             |c| {
                 c.inc();
             },

@@ -76,6 +76,18 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
             return reply;
         }
     }
+    let parsed = parsed.map_err(params_error);
+    // ipnSetup checks the URL with a GET that must answer 200 (API-FACTS
+    // §7.1) before it registers anything.
+    let checked = match (&parsed, function.as_str()) {
+        (Ok(params), "ipnSetup") => match params.get("ipn_url").and_then(Value::as_str) {
+            Some(url) => super::ipn::validate_url(url)
+                .await
+                .map_err(|m| ApiError::new(code::BAD_CALL, m)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
     let outcome = match &target {
         None => Err(ApiError::new(
             code::BAD_CALL,
@@ -83,12 +95,18 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
         )
         .with_status(StatusCode::NOT_FOUND)),
         Some(target) => body_status
-            .and_then(|()| parsed.map_err(params_error))
+            .and(parsed)
+            .and_then(|params| checked.map(|()| params))
             .and_then(|params| answer(&sandbox, &parts, target, &params)),
     };
     match outcome {
         Ok(data) => {
             tracing::debug!(sandbox.function = %function, "sandbox call succeeded");
+            if function == "refundPurchase"
+                && let Some(id) = data.get("purchase_id").and_then(Value::as_str)
+            {
+                sandbox.notify(id, "on_refund");
+            }
             envelope::success(data, started)
         }
         Err(err) => {

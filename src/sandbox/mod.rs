@@ -1,7 +1,8 @@
 //! The sandbox: a local stand-in for the Digistore24 vendor API.
 //!
-//! It answers the 20 popular functions (API-FACTS §8.1) plus `getUserInfo`
-//! and `ping` from a small, deterministic, mutable data set, runs the
+//! It answers the 20 popular functions (API-FACTS §8.1) plus `getUserInfo`,
+//! `ping` and `ipnSetup`/`ipnInfo`/`ipnDelete` from a small, deterministic,
+//! mutable data set, sends signed IPN events to registered URLs (`ipn`), runs the
 //! API-key connect flow (`requestApiKey`, an approval page, `retrieveApiKey`,
 //! `unregister`; API-FACTS §6), speaks the real envelope and error codes,
 //! and records every API request it receives so tests can assert on what
@@ -9,6 +10,8 @@
 //! or `serve --sandbox`.
 //!
 //! Module map:
+//! - `ipn`: IPN registrations and signed events (on refund, on a sale made
+//!   with `POST /sandbox/purchases`, on demand with `POST /sandbox/ipn`)
 //! - `handler`: the one API request handler (body limit, recording, faults,
 //!   auth, dispatch)
 //! - `route`: which function a path names (three URL shapes)
@@ -47,6 +50,7 @@ mod envelope;
 mod faults;
 mod functions;
 mod handler;
+mod ipn;
 mod keys;
 mod paging;
 mod params;
@@ -220,6 +224,11 @@ impl Sandbox {
     fn into_router(self) -> Router {
         Router::new()
             .route(approval::ROUTE, get(approval::show).post(approval::decide))
+            .route("/sandbox/ipn", axum::routing::post(ipn::send_now))
+            .route(
+                "/sandbox/purchases",
+                axum::routing::post(ipn::create_purchase),
+            )
             .fallback(handler::handle)
             .with_state(self)
     }

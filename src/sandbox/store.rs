@@ -28,6 +28,9 @@ pub(crate) struct Store {
     pub next_product_id: u64,
     pub next_transaction_id: u64,
     pub next_voucher_id: u64,
+    /// IPN registrations made with `ipnSetup`, by `domain_id`.
+    pub ipn: Vec<super::ipn::IpnRegistration>,
+    pub next_ipn_config_id: u64,
 }
 
 /// A product; `fields` holds `name`, `name_intern`, `currency`, ….

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// A policy forbids this call.
     ForbiddenByPolicy,
+    /// An IPN whose signature does not verify, or no passphrase to check it.
+    IpnRefused,
     /// The connection has no usable key configured.
     CredentialMissing,
     /// Digistore24 rejected the key and the source had no better one.
@@ -64,6 +66,7 @@ impl ErrorKind {
             Self::UnknownConnection => "unknown_connection",
             Self::Unauthorized => "unauthorized",
             Self::ForbiddenByPolicy => "forbidden_by_policy",
+            Self::IpnRefused => "ipn_refused",
             Self::CredentialMissing => "credential_missing",
             Self::CredentialRejected => "credential_rejected",
             Self::UpstreamError => "upstream_error",
@@ -84,7 +87,7 @@ impl ErrorKind {
             Self::BadRequest | Self::ValidationFailed => StatusCode::BAD_REQUEST,
             Self::UnknownAction | Self::UnknownConnection | Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::ForbiddenByPolicy => StatusCode::FORBIDDEN,
+            Self::ForbiddenByPolicy | Self::IpnRefused => StatusCode::FORBIDDEN,
             Self::CredentialMissing => StatusCode::SERVICE_UNAVAILABLE,
             Self::CredentialRejected => StatusCode::UNAUTHORIZED,
             Self::UpstreamError | Self::UpstreamUnavailable | Self::OutcomeUnknown => {

@@ -131,7 +131,10 @@ pub async fn require_token(
         req.extensions_mut().insert(Caller::anonymous());
         return next.run(req).await;
     }
-    if req.uri().path() == "/healthz" {
+    // Digistore24 cannot send a token; the IPN receiver checks the event's
+    // signature instead. Exact paths only (see `ipn::is_receiver_path`).
+    if req.uri().path() == "/healthz" || crate::ipn::is_receiver_path(req.uri().path()) {
+        req.extensions_mut().insert(Caller::anonymous());
         return next.run(req).await;
     }
     let presented = req
@@ -233,12 +236,15 @@ pub async fn record_metrics(
     let labels = CallLabels::default();
     req.extensions_mut().insert(labels.clone());
     let path = req.uri().path();
-    let route = if path.starts_with("/actions") || path.contains("/actions/") {
+    let route = if crate::ipn::is_receiver_path(path) {
+        "ipn"
+    } else if path.starts_with("/actions") || path.contains("/actions/") {
         "action"
     } else if matches!(
         path,
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections"
-    ) {
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections" | "/events"
+    ) || path.starts_with("/events/")
+    {
         "admin"
     } else {
         "passthrough"
@@ -254,6 +260,7 @@ pub async fn record_metrics(
         .metrics()
         .request(route, function, connection, response.status().as_u16());
     if response.status() == StatusCode::FORBIDDEN
+        && route != "ipn"
         && response.extensions().get::<UpstreamReply>().is_none()
     {
         // forbidden_by_policy is the only 403 the proxy makes itself.

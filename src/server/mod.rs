@@ -41,6 +41,13 @@ pub fn router(state: AppState) -> Router {
             "/connections/{name}/actions/{key}",
             post(routes::actions::call_action_on),
         )
+        .route(
+            "/ipn/{connection}",
+            get(crate::ipn::receiver::check).post(crate::ipn::receiver::receive),
+        )
+        .route("/events", get(crate::ipn::events::list))
+        .route("/events/{id}", get(crate::ipn::events::show))
+        .route("/events/{id}/replay", post(crate::ipn::events::replay))
         .fallback(proxy::pass_through)
         .with_state(state.clone());
     // Outermost first: secrets are marked sensitive before anything can log

@@ -32,6 +32,8 @@ struct Inner {
     /// The store when it is first needed for idempotency records and the
     /// audit log (a proxy that never writes never creates one).
     late_store: tokio::sync::OnceCell<Arc<dyn Store>>,
+    /// Wakes the IPN relay when an event was stored or replayed.
+    ipn_wake: tokio::sync::Notify,
 }
 
 /// A configured connection, ready to be used.
@@ -117,8 +119,20 @@ impl AppState {
                 in_flight,
                 metrics: Arc::new(Metrics::new()),
                 late_store: tokio::sync::OnceCell::new(),
+                ipn_wake: tokio::sync::Notify::new(),
             }),
         })
+    }
+
+    /// Tells the IPN relay that there is work.
+    pub fn ipn_wake(&self) {
+        self.inner.ipn_wake.notify_one();
+    }
+
+    /// Resolves when [`AppState::ipn_wake`] was called (at most one wake-up
+    /// is kept while nobody waits).
+    pub async fn ipn_notified(&self) {
+        self.inner.ipn_wake.notified().await;
     }
 
     /// Permits for requests in flight (`server.max_concurrent_requests`).
@@ -279,6 +293,7 @@ fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::R
                         auth_header: crate::proxy::headers::API_KEY,
                         auth_prefix: String::new(),
                         rate_limit: None,
+                        ipn: crate::config::ConnectionIpn::default(),
                     },
                 );
             }

@@ -106,6 +106,19 @@ pub(super) fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
     aad
 }
 
+/// The associated data of an IPN event's fields: binds the blob to its
+/// connection and fingerprint (the digest of the fields themselves).
+pub(super) fn ipn_fields_aad(connection: &str, fingerprint: &str) -> Vec<u8> {
+    const DOMAIN: &[u8] = b"ds24-proxy/ipn-fields/v1\0";
+    let mut aad = Vec::with_capacity(DOMAIN.len() + 16 + connection.len() + fingerprint.len());
+    aad.extend_from_slice(DOMAIN);
+    for field in [connection, fingerprint] {
+        aad.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
+}
+
 /// The associated data of a recorded reply body: binds its blob to the
 /// idempotency record (connection, key) and to the rest of the reply it
 /// belongs to (the request's fingerprint, the status, the content type), so

@@ -115,6 +115,49 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         CREATE INDEX audit_log_by_function ON audit_log (function, at);
     ",
     },
+    Migration {
+        version: 3,
+        description: "IPN events, their deliveries and passphrases",
+        sql: r"
+        -- IPN passphrases set with `ds24-proxy ipn setup`, sealed like secrets.
+        CREATE TABLE ipn_passphrases (
+            connection TEXT PRIMARY KEY NOT NULL CHECK (connection <> ''),
+            sealed     BLOB NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) STRICT;
+
+        -- Verified IPN events, one row per distinct event: a redelivery (same
+        -- fields, same signature) has the same fingerprint and only counts.
+        -- The fields hold buyers' personal data and are sealed; event type
+        -- and ids are plain so that events can be found. Times in unix ms.
+        CREATE TABLE ipn_events (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection     TEXT NOT NULL CHECK (connection <> ''),
+            event          TEXT NOT NULL,
+            order_id       TEXT,
+            transaction_id TEXT,
+            fingerprint    TEXT NOT NULL,
+            sealed_fields  BLOB NOT NULL,
+            received_at    INTEGER NOT NULL,
+            redeliveries   INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (connection, fingerprint)
+        ) STRICT;
+        CREATE INDEX ipn_events_by_order ON ipn_events (connection, order_id, id);
+
+        -- One row per event and target URL: the relay's work list.
+        CREATE TABLE ipn_deliveries (
+            event_id        INTEGER NOT NULL REFERENCES ipn_events (id) ON DELETE CASCADE,
+            target          TEXT NOT NULL CHECK (target <> ''),
+            state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            last_error      TEXT,
+            delivered_at    INTEGER,
+            PRIMARY KEY (event_id, target)
+        ) STRICT;
+        CREATE INDEX ipn_deliveries_due ON ipn_deliveries (state, next_attempt_at);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -35,10 +35,12 @@ mod crypto;
 mod error;
 mod fs;
 mod idempotency;
+mod ipn;
 mod migrations;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_idempotency;
+mod sqlite_ipn;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -50,6 +52,10 @@ pub use audit::{AUDIT_EFFECTS, AuditEntry, AuditFilter, DEFAULT_AUDIT_LIMIT};
 pub use error::{KeySource, StoreError};
 pub use idempotency::{
     Begin, IdempotencyRecord, IdempotencyState, MAX_DIGEST_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+};
+pub use ipn::{
+    Attempt, DeliveryState, DueDelivery, EVENT_STATES, IpnDelivery, IpnEvent, IpnFilter, IpnStored,
+    NewIpnEvent,
 };
 pub use secrecy::SecretString;
 pub use sqlite::SqliteStore;
@@ -234,4 +240,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the database cannot be read.
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores a verified IPN event with one pending delivery per target, in
+    /// one committed transaction; a redelivery of an event already stored
+    /// (same connection and fingerprint) is only counted.
+    fn ipn_store(&self, event: &NewIpnEvent, targets: &[String]) -> Result<IpnStored, StoreError>;
+
+    /// Deliveries due at `now_ms`, oldest event first; per target and
+    /// purchase only the oldest pending one.
+    fn ipn_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// When the next pending delivery is due (unix ms), if any.
+    fn ipn_next_due(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Records the result of one delivery attempt.
+    fn ipn_attempted(
+        &self,
+        event_id: i64,
+        target: &str,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError>;
+
+    /// Events matching `filter`, newest first, without their fields.
+    fn ipn_events(&self, filter: &IpnFilter) -> Result<Vec<IpnEvent>, StoreError>;
+
+    /// One event with its fields.
+    fn ipn_event(&self, id: i64) -> Result<Option<IpnEvent>, StoreError>;
+
+    /// Sets every delivery of event `id` pending again, due at `now_ms`,
+    /// adding one for each of `targets` it lacks; `None` if there is no such
+    /// event, else how many deliveries.
+    fn ipn_replay(
+        &self,
+        id: i64,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<Option<usize>, StoreError>;
+
+    /// Saves the IPN passphrase of `connection` (sealed).
+    fn save_ipn_passphrase(
+        &self,
+        connection: &str,
+        passphrase: &SecretString,
+    ) -> Result<(), StoreError>;
+
+    /// The IPN passphrase saved for `connection`.
+    fn ipn_passphrase(&self, connection: &str) -> Result<Option<SecretString>, StoreError>;
 }

@@ -13,8 +13,9 @@ use secrecy::ExposeSecret;
 use super::crypto::{self, KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT, OpenError, Sealer};
 use super::error::KeySource;
 use super::{
-    AuditEntry, AuditFilter, Begin, ConnectionState, IdempotencyRecord, SOURCE_KINDS, SecretString,
-    Store, StoreError, fs, migrations, sqlite_audit, sqlite_idempotency,
+    Attempt, AuditEntry, AuditFilter, Begin, ConnectionState, DueDelivery, IdempotencyRecord,
+    IpnEvent, IpnFilter, IpnStored, NewIpnEvent, SOURCE_KINDS, SecretString, Store, StoreError, fs,
+    migrations, sqlite_audit, sqlite_idempotency,
 };
 
 /// How long a statement waits for another connection's lock before it fails
@@ -367,6 +368,56 @@ impl Store for SqliteStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
         sqlite_audit::append(self, entry)
+    }
+
+    fn ipn_store(&self, event: &NewIpnEvent, targets: &[String]) -> Result<IpnStored, StoreError> {
+        super::sqlite_ipn::store_event(self, event, targets)
+    }
+
+    fn ipn_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+        super::sqlite_ipn::due(self, now_ms, limit)
+    }
+
+    fn ipn_next_due(&self) -> Result<Option<i64>, StoreError> {
+        super::sqlite_ipn::next_due(self)
+    }
+
+    fn ipn_attempted(
+        &self,
+        event_id: i64,
+        target: &str,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        super::sqlite_ipn::attempted(self, event_id, target, attempt)
+    }
+
+    fn ipn_events(&self, filter: &IpnFilter) -> Result<Vec<IpnEvent>, StoreError> {
+        super::sqlite_ipn::list(self, filter)
+    }
+
+    fn ipn_event(&self, id: i64) -> Result<Option<IpnEvent>, StoreError> {
+        super::sqlite_ipn::get(self, id)
+    }
+
+    fn ipn_replay(
+        &self,
+        id: i64,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<Option<usize>, StoreError> {
+        super::sqlite_ipn::replay(self, id, targets, now_ms)
+    }
+
+    fn save_ipn_passphrase(
+        &self,
+        connection: &str,
+        passphrase: &SecretString,
+    ) -> Result<(), StoreError> {
+        super::sqlite_ipn::save_passphrase(self, connection, passphrase, unix_now())
+    }
+
+    fn ipn_passphrase(&self, connection: &str) -> Result<Option<SecretString>, StoreError> {
+        super::sqlite_ipn::passphrase(self, connection)
     }
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {

@@ -33,17 +33,23 @@ pub struct UpstreamRequest {
     pub body: reqwest::Body,
 }
 
+/// A client builder for any HTTP client of the proxy: TLS with ring (see
+/// [`Upstream::new`]) and no proxy from the environment.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // reqwest is built without a default crypto provider so that ring
+    // (pure Rust + a little C, quick to build) is used rather than
+    // aws-lc; installing it twice is harmless, hence the ignored result.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
+}
+
 impl Upstream {
     /// Builds the client.
     ///
     /// # Errors
     /// When TLS cannot be initialised.
     pub fn new(config: &UpstreamConfig) -> anyhow::Result<Self> {
-        // reqwest is built without a default crypto provider so that ring
-        // (pure Rust + a little C, quick to build) is used rather than
-        // aws-lc; installing it twice is harmless, hence the ignored result.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let client = client_builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(config.pool_idle_timeout)
             .tcp_nodelay(true)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::fake_ds24::{FNV_START, FakeDs24, fnv1a};
 use crate::helpers::{TEST_KEY, client};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ds24-proxy");
+pub const BIN: &str = env!("CARGO_BIN_EXE_ds24-proxy");
 
 /// The binary, running; killed when dropped.
 pub struct Proxy {

@@ -13,12 +13,16 @@ async fn paths_under_ipn_are_not_exempt_from_the_token() {
     let app = spawn_app_with("", &[("DS24_PROXY_TOKEN", token)]).await;
     for path in [
         "/ipn/json/refundPurchase?purchase_id=X",
-        "/ipn/main",
+        "/ipn/main/refundPurchase",
         "/ipn/anything/else",
     ] {
         let response = app.client.post(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{path}");
     }
+    // Exactly `/ipn/{connection}` is the IPN receiver: no token, but the
+    // signature check (no passphrase here: refused) and never upstream.
+    let response = app.client.post(app.url("/ipn/main")).send().await.unwrap();
+    assert_eq!(response.status(), 403);
     assert!(
         app.fake.requests().is_empty(),
         "a request without a token reached the upstream"

@@ -9,6 +9,7 @@ mod fake_ds24;
 mod faults;
 mod hardening;
 mod helpers;
+mod ipn;
 mod ledger;
 mod operations;
 mod passthrough;

@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod buyers;
 mod deliveries;
+mod ipn;
 mod products;
 mod purchases;
 mod refunds;
@@ -128,6 +129,9 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     read("listOrderforms", account::list_orderforms),
     read("getUserInfo", account::get_user_info),
     read("ping", account::ping),
+    write("ipnSetup", ipn::setup),
+    read("ipnInfo", ipn::info),
+    write("ipnDelete", ipn::delete),
     keys("requestApiKey", Access::Developer, api_keys::request),
     keys("retrieveApiKey", Access::Developer, api_keys::retrieve),
     // Any key may delete itself, a read-only one included: unregistering

@@ -6,6 +6,10 @@ use crate::sandbox::functions::{Access, FUNCTIONS};
 /// The connect flow's functions, which `connect.rs` covers.
 const CONNECT: [&str; 3] = ["requestApiKey", "retrieveApiKey", "unregister"];
 
+/// The IPN registration functions (their URL check needs a receiver; the
+/// integration tests in tests/api/ipn.rs run them end to end).
+const IPN: [&str; 3] = ["ipnSetup", "ipnInfo", "ipnDelete"];
+
 /// Each data function, a valid call with the writable key, and the `data`
 /// field its documentation promises (`""` when the reply has no documented
 /// field).
@@ -70,11 +74,16 @@ async fn every_function_answers_success_with_its_documented_field() {
 }
 
 #[test]
-fn the_table_holds_the_25_functions_once_each() {
+fn the_table_holds_the_28_functions_once_each() {
     let names: HashSet<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-    let cases: HashSet<&str> = CASES.iter().map(|c| c.0).chain(CONNECT).collect();
+    let cases: HashSet<&str> = CASES
+        .iter()
+        .map(|c| c.0)
+        .chain(CONNECT)
+        .chain(IPN)
+        .collect();
 
-    assert_eq!(FUNCTIONS.len(), 25);
+    assert_eq!(FUNCTIONS.len(), 28);
     assert_eq!(names, cases);
 }
 
@@ -83,7 +92,8 @@ fn writes_need_a_writable_key_and_the_connect_flow_a_developer_key() {
     for function in FUNCTIONS {
         let writes = ["create", "update", "delete", "refund"]
             .iter()
-            .any(|prefix| function.name.starts_with(prefix));
+            .any(|prefix| function.name.starts_with(prefix))
+            || matches!(function.name, "ipnSetup" | "ipnDelete");
         let expected = match function.name {
             "requestApiKey" | "retrieveApiKey" => Access::Developer,
             _ if writes => Access::Write,

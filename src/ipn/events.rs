@@ -1,0 +1,169 @@
+//! `GET /events`, `GET /events/{id}` and `POST /events/{id}/replay`: what
+//! the proxy received from Digistore24 and where each event stands.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::payload::{fields_object, rfc3339_ms};
+use crate::server::error::{ApiError, ErrorKind};
+use crate::server::state::AppState;
+use crate::store::{EVENT_STATES, IpnEvent, IpnFilter, Store, StoreError};
+
+/// Query of `GET /events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only this connection.
+    pub connection: Option<String>,
+    /// Only this event type (`on_payment`, …).
+    #[serde(rename = "type")]
+    pub event: Option<String>,
+    /// `stored`, `pending`, `delivered` or `dead`.
+    pub state: Option<String>,
+    /// Only this purchase (`order_id`).
+    pub purchase: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl EventsQuery {
+    /// The store filter.
+    ///
+    /// # Errors
+    /// `bad_request` for an unknown state.
+    pub fn filter(self) -> Result<IpnFilter, ApiError> {
+        if let Some(state) = &self.state
+            && !EVENT_STATES.contains(&state.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "`{state}` is not an event state; use one of {}",
+                EVENT_STATES.join(", ")
+            )));
+        }
+        Ok(IpnFilter {
+            connection: self.connection,
+            event: self.event,
+            state: self.state,
+            order_id: self.purchase,
+            limit: self.limit,
+        })
+    }
+}
+
+/// One event as JSON; `fields` only when loaded.
+pub fn event_json(event: &IpnEvent) -> Value {
+    let deliveries: Vec<Value> = event
+        .deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "target": d.target,
+                "state": d.state.as_str(),
+                "attempts": d.attempts,
+                "next_attempt_at": (d.state == crate::store::DeliveryState::Pending).then(|| rfc3339_ms(d.next_attempt_at_ms)),
+                "last_error": d.last_error,
+                "delivered_at": d.delivered_at_ms.map(rfc3339_ms),
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "id": event.id,
+        "connection": event.connection,
+        "event": event.event,
+        "order_id": event.order_id,
+        "transaction_id": event.transaction_id,
+        "received_at": rfc3339_ms(event.received_at_ms),
+        "redeliveries": event.redeliveries,
+        "state": event.state(),
+        "deliveries": deliveries,
+    });
+    if let Some(fields) = &event.fields {
+        out["fields"] = Value::Object(fields_object(fields));
+    }
+    out
+}
+
+fn store_error(e: &StoreError) -> ApiError {
+    ApiError::new(
+        ErrorKind::Internal,
+        format!("the event store cannot be read ({e}); check DS24_PROXY_DATA_DIR"),
+    )
+}
+
+async fn blocking<T: Send + 'static>(
+    store: std::sync::Arc<dyn Store>,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| store_error(&e))
+}
+
+/// `GET /events`.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = query.filter()?;
+    let store = state.ledger().await?;
+    let events = blocking(store, move |s| s.ipn_events(&filter)).await?;
+    Ok(Json(json!({
+        "events": events.iter().map(event_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("there is no event {id}; list them with GET /events"),
+    )
+}
+
+/// `GET /events/{id}`: with its fields.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.ledger().await?;
+    let event = blocking(store, move |s| s.ipn_event(id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(Json(event_json(&event)))
+}
+
+/// `POST /events/{id}/replay`: deliver it again to every target (the ones
+/// configured now included).
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.ledger().await?;
+    let event = blocking(store.clone(), move |s| s.ipn_event(id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let targets: Vec<String> = state
+        .config()
+        .connections
+        .get(&event.connection)
+        .map(|c| c.ipn.forward_to.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    let now = super::now_ms();
+    let n = blocking(store, move |s| s.ipn_replay(id, &targets, now))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    if n == 0 {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "event {id} has nowhere to go: set connections.{}.ipn.forward_to (or DS24_IPN_FORWARD_TO)",
+                event.connection
+            ),
+        )
+        .with_status(http::StatusCode::CONFLICT));
+    }
+    state.ipn_wake();
+    Ok(Json(json!({"id": id, "replayed_deliveries": n})))
+}
