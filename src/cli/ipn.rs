@@ -28,7 +28,9 @@ pub enum IpnCommand {
         /// https://hooks.example.com/ipn/main.
         #[arg(long, value_name = "PUBLIC_URL")]
         url: String,
-        /// Use this passphrase instead of a random one (at most 63 characters).
+        /// Use this passphrase instead of a random one (at most 63
+        /// characters); `-` reads it from stdin, so it stays out of the
+        /// process list.
         #[arg(long, value_name = "PASSPHRASE")]
         passphrase: Option<String>,
         /// Which events: comma-separated `payment`, `refund`, `chargeback`,
@@ -128,7 +130,17 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
                     crate::ipn::path_for(&connection)
                 );
             }
-            let passphrase = passphrase.unwrap_or_else(random_passphrase);
+            let passphrase = match passphrase.as_deref() {
+                Some("-") => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the passphrase from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+                Some(p) => p.to_owned(),
+                None => random_passphrase(),
+            };
             if passphrase.is_empty() || passphrase.chars().count() > 63 {
                 bail!("--passphrase must have 1 to 63 characters");
             }
@@ -164,13 +176,13 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
                 .filter(|p| !p.is_empty())
                 .unwrap_or(&passphrase)
                 .to_owned();
-            if let Err(e) =
-                store.save_ipn_passphrase(&connection, &SecretString::from(registered.clone()))
+            if let Err(e) = store.save_ipn_passphrase(&connection, &SecretString::from(registered))
             {
-                eprintln!(
-                    "error: the URL is registered, but the passphrase could not be stored ({e}). Set DS24_IPN_PASSPHRASE={registered} for the proxy, or run `ds24-proxy ipn setup` again"
+                // Never printed: run setup again once the store works, which
+                // registers a new passphrase.
+                bail!(
+                    "the URL is registered, but its passphrase could not be stored ({e}); every event will be refused until you run `ds24-proxy ipn setup` again"
                 );
-                bail!("the passphrase was not stored");
             }
             println!("registered {url} for connection `{connection}` (domain_id {domain_id})");
             println!("events: {transactions}");

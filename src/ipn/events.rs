@@ -2,11 +2,13 @@
 //! the proxy received from Digistore24 and where each event stands.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::payload::{fields_object, rfc3339_ms};
+use crate::actions::Effect;
+use crate::policy::Caller;
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::AppState;
 use crate::store::{EVENT_STATES, IpnEvent, IpnFilter, Store, StoreError};
@@ -59,7 +61,7 @@ pub fn event_json(event: &IpnEvent) -> Value {
         .iter()
         .map(|d| {
             json!({
-                "target": d.target,
+                "target": super::relay::shown_target(&d.target),
                 "state": d.state.as_str(),
                 "attempts": d.attempts,
                 "next_attempt_at": (d.state == crate::store::DeliveryState::Pending).then(|| rfc3339_ms(d.next_attempt_at_ms)),
@@ -102,16 +104,40 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| store_error(&e))
 }
 
-/// `GET /events`.
+/// What an event is, for token policies: reading one shows buyers' data
+/// like `listPurchases`; a replay makes the app act again, a write.
+const READ_AS: &str = "listPurchases";
+const REPLAY_AS: (&str, Effect) = ("ipnSetup", Effect::Write);
+
+fn may_read(caller: &Caller, connection: &str) -> Result<(), String> {
+    caller.check(connection, READ_AS, Effect::Read)
+}
+
+fn refused(why: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ForbiddenByPolicy,
+        format!("{why} (events count as {READ_AS}; a replay as a write)"),
+    )
+}
+
+/// `GET /events`: only the connections the caller's policy may read.
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = query.filter()?;
+    if let Some(connection) = &filter.connection {
+        may_read(&caller, connection).map_err(|why| refused(&why))?;
+    }
     let store = state.ledger().await?;
     let events = blocking(store, move |s| s.ipn_events(&filter)).await?;
     Ok(Json(json!({
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        "events": events
+            .iter()
+            .filter(|e| may_read(&caller, &e.connection).is_ok())
+            .map(event_json)
+            .collect::<Vec<_>>(),
     })))
 }
 
@@ -125,12 +151,14 @@ fn not_found(id: i64) -> ApiError {
 /// `GET /events/{id}`: with its fields.
 pub async fn show(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.ledger().await?;
     let event = blocking(store, move |s| s.ipn_event(id))
         .await?
         .ok_or_else(|| not_found(id))?;
+    may_read(&caller, &event.connection).map_err(|why| refused(&why))?;
     Ok(Json(event_json(&event)))
 }
 
@@ -138,12 +166,16 @@ pub async fn show(
 /// configured now included).
 pub async fn replay(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.ledger().await?;
     let event = blocking(store.clone(), move |s| s.ipn_event(id))
         .await?
         .ok_or_else(|| not_found(id))?;
+    may_read(&caller, &event.connection)
+        .and_then(|()| caller.check(&event.connection, REPLAY_AS.0, REPLAY_AS.1))
+        .map_err(|why| refused(&why))?;
     let targets: Vec<String> = state
         .config()
         .connections

@@ -35,18 +35,36 @@ pub fn is_receiver_path(path: &str) -> bool {
     })
 }
 
-/// The digest that tells a redelivery: every field (signature included),
-/// sorted, length-prefixed so that no two forms give the same bytes.
+/// The digest that tells a redelivery: what the signature covers (the
+/// non-empty fields but the signature, sorted) and the signature as it
+/// verifies (trimmed, upper case). Length-prefixed so that no two forms
+/// give the same bytes. A copy with an added empty field or the signature
+/// in lower case is the same event, not a new one for the app.
 pub fn fingerprint(fields: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = fields.iter().collect();
-    sorted.sort();
+    let is_signature = |k: &str| {
+        signature::SIGNATURE_FIELDS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(k))
+    };
+    let mut signed: Vec<&(String, String)> = fields
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && !is_signature(k))
+        .collect();
+    signed.sort();
+    let sign = fields
+        .iter()
+        .find(|(k, _)| is_signature(k))
+        .map(|(_, v)| v.trim().to_ascii_uppercase())
+        .unwrap_or_default();
     let mut hash = Sha256::new();
-    for (k, v) in sorted {
+    for (k, v) in signed {
         hash.update((k.len() as u64).to_be_bytes());
         hash.update(k.as_bytes());
         hash.update((v.len() as u64).to_be_bytes());
         hash.update(v.as_bytes());
     }
+    hash.update(b"\0sha_sign\0");
+    hash.update(sign.as_bytes());
     hex::encode(hash.finalize())
 }
 
@@ -104,5 +122,22 @@ mod tests {
         let d = vec![("order_idO".to_owned(), "1".to_owned())];
         let e = vec![("order_id".to_owned(), "O1".to_owned())];
         assert_ne!(fingerprint(&d), fingerprint(&e));
+    }
+
+    #[test]
+    fn a_copy_that_verifies_the_same_is_the_same_event() {
+        let a = vec![
+            ("order_id".to_owned(), "O1".to_owned()),
+            ("sha_sign".to_owned(), "ABCDEF".to_owned()),
+        ];
+        let mut lower = a.clone();
+        lower[1].1 = " abcdef ".to_owned();
+        assert_eq!(fingerprint(&a), fingerprint(&lower));
+        let mut padded = a.clone();
+        padded.push(("x".to_owned(), String::new()));
+        assert_eq!(fingerprint(&a), fingerprint(&padded));
+        let mut renamed = a.clone();
+        renamed[1].0 = "SHASIGN".to_owned();
+        assert_eq!(fingerprint(&a), fingerprint(&renamed));
     }
 }

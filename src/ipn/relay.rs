@@ -22,6 +22,47 @@ use crate::config::IpnSettings;
 use crate::server::state::AppState;
 use crate::store::{Attempt, DueDelivery};
 
+/// The shortest pause between rounds that found nothing to do.
+const MIN_WAIT: Duration = Duration::from_millis(20);
+
+/// Events received while a connection had no target get today's targets.
+async fn adopt_targets(state: &AppState) {
+    let Ok(store) = state.ledger().await else {
+        return;
+    };
+    for conn in state.config().connections.values() {
+        let targets: Vec<String> = conn
+            .ipn
+            .forward_to
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let (store, name) = (store.clone(), conn.name.clone());
+        let adopted = tokio::task::spawn_blocking(move || {
+            store.ipn_adopt_targets(&name, &targets, super::now_ms())
+        })
+        .await;
+        if let Ok(Ok(n)) = adopted
+            && n > 0
+        {
+            tracing::info!(connection = %conn.name, events = n, "IPN: events stored without a target are now delivered");
+        }
+    }
+}
+
+/// A target URL as logs show it: without query or fragment, which may
+/// carry a secret of the app.
+pub fn shown_target(target: &str) -> String {
+    url::Url::parse(target).map_or_else(
+        |_| "[unparsable URL]".to_owned(),
+        |mut u| {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        },
+    )
+}
+
 /// Most deliveries tried in one round.
 const BATCH: usize = 64;
 /// Longest sleep between rounds: also how soon a replay made by another
@@ -44,10 +85,12 @@ pub fn client(settings: &IpnSettings) -> anyhow::Result<reqwest::Client> {
 /// Runs the relay until `shutdown` resolves.
 pub async fn run(state: AppState, client: reqwest::Client, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    adopt_targets(&state).await;
     loop {
         let wait = match round(&state, &client).await {
             Ok(true) => Duration::ZERO, // there may be more due right now
-            Ok(false) => until_next_due(&state).await,
+            // Never a busy loop, whatever the clock says.
+            Ok(false) => until_next_due(&state).await.max(MIN_WAIT),
             Err(e) => {
                 tracing::warn!(error = %e, "IPN relay: the store failed; trying again");
                 POLL
@@ -100,12 +143,22 @@ async fn round(state: &AppState, client: &reqwest::Client) -> Result<bool, Strin
     };
     let full = due.len() == BATCH;
     let attempts = due.into_iter().map(|d| deliver(state, client, d));
-    for (event_id, target, attempt) in futures_util::future::join_all(attempts).await {
+    for (event_id, target, generation, attempt) in futures_util::future::join_all(attempts).await {
+        // Each result on its own: one failed write must not drop the others.
         let store = store.clone();
-        tokio::task::spawn_blocking(move || store.ipn_attempted(event_id, &target, &attempt))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let recorded = tokio::task::spawn_blocking(move || {
+            store.ipn_attempted(event_id, &target, generation, &attempt)
+        })
+        .await;
+        match recorded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(id = event_id, error = %e, "IPN relay: the result of a delivery was not stored; it will be tried again");
+            }
+            Err(e) => {
+                tracing::warn!(id = event_id, error = %e, "IPN relay: recording a result failed");
+            }
+        }
     }
     Ok(full)
 }
@@ -115,7 +168,9 @@ async fn deliver(
     state: &AppState,
     client: &reqwest::Client,
     due: DueDelivery,
-) -> (i64, String, Attempt) {
+) -> (i64, String, i64, Attempt) {
+    let generation = due.generation;
+    let shown = shown_target(&due.target);
     let settings = &state.config().ipn;
     let attempt_no = due.attempts + 1;
     let event = &due.event;
@@ -135,10 +190,11 @@ async fn deliver(
     let error = match request.send().await {
         Ok(response) if response.status().is_success() => {
             state.metrics().ipn_delivered(&event.connection);
-            tracing::info!(id = event.id, event = %event.event, target = %due.target, attempt = attempt_no, "IPN delivered");
+            tracing::info!(id = event.id, event = %event.event, target = %shown, attempt = attempt_no, "IPN delivered");
             return (
                 event.id,
                 due.target,
+                generation,
                 Attempt::Delivered {
                     at_ms: super::now_ms(),
                 },
@@ -153,18 +209,20 @@ async fn deliver(
         Err(e) if e.is_connect() => "the app could not be reached".to_owned(),
         Err(_) => "the connection to the app failed".to_owned(),
     };
-    let age = Duration::from_millis((super::now_ms() - event.received_at_ms).max(0) as u64);
+    // Age counts from arrival or from the last replay.
+    let age = Duration::from_millis((super::now_ms() - due.pending_since_ms).max(0) as u64);
     if attempt_no >= settings.max_attempts || age >= settings.max_age {
         state.metrics().ipn_dead_lettered(&event.connection);
-        tracing::warn!(id = event.id, event = %event.event, target = %due.target, attempts = attempt_no, error = %error, "IPN dead-lettered; replay it with `ds24-proxy events replay {}`", event.id);
-        return (event.id, due.target, Attempt::Dead { error });
+        tracing::warn!(id = event.id, event = %event.event, target = %shown, attempts = attempt_no, error = %error, "IPN dead-lettered; replay it with `ds24-proxy events replay {}`", event.id);
+        return (event.id, due.target, generation, Attempt::Dead { error });
     }
     let wait = backoff(settings, attempt_no);
     state.metrics().ipn_retried(&event.connection);
-    tracing::info!(id = event.id, target = %due.target, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %error, "IPN delivery failed; will retry");
+    tracing::info!(id = event.id, target = %shown, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %error, "IPN delivery failed; will retry");
     (
         event.id,
         due.target,
+        generation,
         Attempt::Retry {
             error,
             next_at_ms: super::now_ms() + wait.as_millis() as i64,

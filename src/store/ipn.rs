@@ -186,6 +186,10 @@ pub struct DueDelivery {
     pub target: String,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// Pending since (arrival or last replay), unix ms: its age counts from here.
+    pub pending_since_ms: i64,
+    /// The delivery's generation; pass it back to `ipn_attempted`.
+    pub generation: i64,
 }
 
 /// The result of one delivery attempt.

@@ -153,6 +153,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             next_attempt_at INTEGER NOT NULL,
             last_error      TEXT,
             delivered_at    INTEGER,
+            -- Since when it has been pending (arrival or last replay): its age.
+            pending_since   INTEGER NOT NULL,
+            -- Bumped by a replay: a result of an attempt begun before it is
+            -- not recorded over it.
+            generation      INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (event_id, target)
         ) STRICT;
         CREATE INDEX ipn_deliveries_due ON ipn_deliveries (state, next_attempt_at);

@@ -47,6 +47,8 @@ mod tests;
 mod tests_audit;
 #[cfg(test)]
 mod tests_idempotency;
+#[cfg(test)]
+mod tests_ipn;
 
 pub use audit::{AUDIT_EFFECTS, AuditEntry, AuditFilter, DEFAULT_AUDIT_LIMIT};
 pub use error::{KeySource, StoreError};
@@ -253,13 +255,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// When the next pending delivery is due (unix ms), if any.
     fn ipn_next_due(&self) -> Result<Option<i64>, StoreError>;
 
-    /// Records the result of one delivery attempt.
+    /// Records the result of one delivery attempt begun at `generation`
+    /// (ignored if a replay came in between).
     fn ipn_attempted(
         &self,
         event_id: i64,
         target: &str,
+        generation: i64,
         attempt: &Attempt,
     ) -> Result<(), StoreError>;
+
+    /// Gives events of `connection` that have no delivery at all (received
+    /// while nothing was configured) one per target; how many events.
+    fn ipn_adopt_targets(
+        &self,
+        connection: &str,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
 
     /// Events matching `filter`, newest first, without their fields.
     fn ipn_events(&self, filter: &IpnFilter) -> Result<Vec<IpnEvent>, StoreError>;

@@ -386,9 +386,19 @@ impl Store for SqliteStore {
         &self,
         event_id: i64,
         target: &str,
+        generation: i64,
         attempt: &Attempt,
     ) -> Result<(), StoreError> {
-        super::sqlite_ipn::attempted(self, event_id, target, attempt)
+        super::sqlite_ipn::attempted(self, event_id, target, generation, attempt)
+    }
+
+    fn ipn_adopt_targets(
+        &self,
+        connection: &str,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        super::sqlite_ipn::adopt_targets(self, connection, targets, now_ms)
     }
 
     fn ipn_events(&self, filter: &IpnFilter) -> Result<Vec<IpnEvent>, StoreError> {

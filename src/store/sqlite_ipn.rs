@@ -22,6 +22,15 @@ const STATE_SQL: &str = "CASE
     WHEN EXISTS (SELECT 1 FROM ipn_deliveries d WHERE d.event_id = e.id AND d.state = 'pending') THEN 'pending'
     ELSE 'delivered' END";
 
+/// A pending delivery `d` (of event `e`) that no older pending delivery of
+/// the same purchase to the same target holds back.
+const HEAD_OF_PURCHASE: &str = "d.state = 'pending'
+    AND NOT EXISTS (
+        SELECT 1 FROM ipn_deliveries d2 JOIN ipn_events e2 ON e2.id = d2.event_id
+        WHERE d2.target = d.target AND d2.state = 'pending'
+          AND e2.connection = e.connection AND e2.order_id = e.order_id
+          AND e2.id < e.id)";
+
 const EVENT_COLUMNS: &str = "e.id, e.connection, e.event, e.order_id, e.transaction_id, \
                              e.received_at, e.redeliveries, e.fingerprint, e.sealed_fields";
 
@@ -151,16 +160,27 @@ pub(super) fn store_event(
             event.received_at_ms,
         ])?;
         let id = tx.last_insert_rowid();
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO ipn_deliveries (event_id, target, state, attempts, next_attempt_at)
-             VALUES (?1, ?2, 'pending', 0, ?3)",
-        )?;
-        for target in targets {
-            insert.execute(params![id, target, event.received_at_ms])?;
-        }
+        add_deliveries(tx, id, targets, event.received_at_ms)?;
         Ok(IpnStored::New(id))
     })?;
     Ok(stored)
+}
+
+fn add_deliveries(
+    tx: &Connection,
+    event_id: i64,
+    targets: &[String],
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO ipn_deliveries
+             (event_id, target, state, attempts, next_attempt_at, pending_since)
+         VALUES (?1, ?2, 'pending', 0, ?3, ?3)",
+    )?;
+    for target in targets {
+        insert.execute(params![event_id, target, now_ms])?;
+    }
+    Ok(())
 }
 
 /// See [`super::Store::ipn_due`]. Per target and purchase only the oldest
@@ -170,80 +190,134 @@ pub(super) fn due(
     now_ms: i64,
     limit: usize,
 ) -> Result<Vec<DueDelivery>, StoreError> {
-    let rows: Vec<(StoredEvent, String, u32)> = store.read(|conn| {
+    type Row = (StoredEvent, String, u32, i64, i64);
+    let rows: Vec<Row> = store.read(|conn| {
         conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS}, d.target, d.attempts
+            "SELECT {EVENT_COLUMNS}, d.target, d.attempts, d.pending_since, d.generation
              FROM ipn_deliveries d JOIN ipn_events e ON e.id = d.event_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
-               AND NOT EXISTS (
-                   SELECT 1 FROM ipn_deliveries d2 JOIN ipn_events e2 ON e2.id = d2.event_id
-                   WHERE d2.target = d.target AND d2.state = 'pending'
-                     AND e2.connection = e.connection AND e2.order_id = e.order_id
-                     AND e2.id < e.id)
+             WHERE {HEAD_OF_PURCHASE} AND d.next_attempt_at <= ?1
              ORDER BY e.id LIMIT ?2"
         ))?
         .query_map(params![now_ms, limit as i64], |row| {
-            Ok((event_from_row(row)?, row.get(9)?, row.get(10)?))
+            Ok((
+                event_from_row(row)?,
+                row.get(9)?,
+                row.get(10)?,
+                row.get(11)?,
+                row.get(12)?,
+            ))
         })?
         .collect()
     })?;
     let mut out = Vec::with_capacity(rows.len());
-    for (stored, target, attempts) in rows {
-        let fields = store.open_fields(&stored)?;
+    for (stored, target, attempts, pending_since_ms, generation) in rows {
+        let fields = match store.open_fields(&stored) {
+            Ok(fields) => fields,
+            Err(e) => {
+                // One unreadable row must not stall every delivery: it is
+                // dead-lettered with the reason and the rest go on.
+                tracing::error!(id = stored.event.id, error = %e, "IPN event cannot be read; dead-lettered");
+                attempted(
+                    store,
+                    stored.event.id,
+                    &target,
+                    generation,
+                    &Attempt::Dead {
+                        error: "the stored event cannot be decrypted (was the master key changed?)"
+                            .to_owned(),
+                    },
+                )?;
+                continue;
+            }
+        };
         let mut event = stored.event;
         event.fields = Some(fields);
         out.push(DueDelivery {
             event,
             target,
             attempts,
+            pending_since_ms,
+            generation,
         });
     }
     Ok(out)
 }
 
 /// See [`super::Store::ipn_next_due`].
+/// Only deliveries at the head of their purchase count: one held back by
+/// an older pending event is not due, whatever its own time says.
 pub(super) fn next_due(store: &SqliteStore) -> Result<Option<i64>, StoreError> {
     store.read(|conn| {
-        conn.prepare_cached(
-            "SELECT MIN(next_attempt_at) FROM ipn_deliveries WHERE state = 'pending'",
-        )?
+        conn.prepare_cached(&format!(
+            "SELECT MIN(d.next_attempt_at)
+             FROM ipn_deliveries d JOIN ipn_events e ON e.id = d.event_id
+             WHERE {HEAD_OF_PURCHASE}"
+        ))?
         .query_row([], |row| row.get(0))
     })
 }
 
 /// See [`super::Store::ipn_attempted`].
+/// Every update requires the generation the attempt began with: a replay
+/// made meanwhile bumped it, and its reset stands.
 pub(super) fn attempted(
     store: &SqliteStore,
     event_id: i64,
     target: &str,
+    generation: i64,
     attempt: &Attempt,
 ) -> Result<(), StoreError> {
-    // A delivery replayed meanwhile (state reset) is left as the replay set
-    // it: the conditions below then match nothing.
     store.write(|tx| {
         match attempt {
             Attempt::Delivered { at_ms } => tx
                 .prepare_cached(
                     "UPDATE ipn_deliveries SET state = 'delivered', attempts = attempts + 1,
-                         delivered_at = ?3, last_error = NULL
-                     WHERE event_id = ?1 AND target = ?2",
+                         delivered_at = ?4, last_error = NULL
+                     WHERE event_id = ?1 AND target = ?2 AND generation = ?3 AND state = 'pending'",
                 )?
-                .execute(params![event_id, target, at_ms])?,
+                .execute(params![event_id, target, generation, at_ms])?,
             Attempt::Retry { error, next_at_ms } => tx
                 .prepare_cached(
-                    "UPDATE ipn_deliveries SET attempts = attempts + 1, last_error = ?3,
-                         next_attempt_at = ?4
-                     WHERE event_id = ?1 AND target = ?2 AND state = 'pending'",
+                    "UPDATE ipn_deliveries SET attempts = attempts + 1, last_error = ?4,
+                         next_attempt_at = ?5
+                     WHERE event_id = ?1 AND target = ?2 AND generation = ?3 AND state = 'pending'",
                 )?
-                .execute(params![event_id, target, error, next_at_ms])?,
+                .execute(params![event_id, target, generation, error, next_at_ms])?,
             Attempt::Dead { error } => tx
                 .prepare_cached(
-                    "UPDATE ipn_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?3
-                     WHERE event_id = ?1 AND target = ?2 AND state = 'pending'",
+                    "UPDATE ipn_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?4
+                     WHERE event_id = ?1 AND target = ?2 AND generation = ?3 AND state = 'pending'",
                 )?
-                .execute(params![event_id, target, error])?,
+                .execute(params![event_id, target, generation, error])?,
         };
         Ok(())
+    })
+}
+
+/// See [`super::Store::ipn_adopt_targets`].
+pub(super) fn adopt_targets(
+    store: &SqliteStore,
+    connection: &str,
+    targets: &[String],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    store.write(|tx| {
+        let ids: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT e.id FROM ipn_events e
+                 WHERE e.connection = ?1
+                   AND NOT EXISTS (SELECT 1 FROM ipn_deliveries d WHERE d.event_id = e.id)
+                 ORDER BY e.id",
+            )?
+            .query_map(params![connection], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            add_deliveries(tx, *id, targets, now_ms)?;
+        }
+        Ok(ids.len())
     })
 }
 
@@ -321,17 +395,12 @@ pub(super) fn replay(
             return Ok(None);
         }
         // Targets configured since the event arrived get it too.
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO ipn_deliveries (event_id, target, state, attempts, next_attempt_at)
-             VALUES (?1, ?2, 'pending', 0, ?3)",
-        )?;
-        for target in targets {
-            insert.execute(params![id, target, now_ms])?;
-        }
+        add_deliveries(tx, id, targets, now_ms)?;
         let n = tx
             .prepare_cached(
                 "UPDATE ipn_deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?2,
-                     last_error = NULL, delivered_at = NULL
+                     last_error = NULL, delivered_at = NULL, pending_since = ?2,
+                     generation = generation + 1
                  WHERE event_id = ?1",
             )?
             .execute(params![id, now_ms])?;

@@ -25,7 +25,10 @@ struct App {
     url: String,
     status: Arc<AtomicU16>,
     accepted: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
-    tried: Arc<Mutex<usize>>,
+    /// `transaction_id` of every request, accepted or not, in order.
+    tried: Arc<Mutex<Vec<String>>>,
+    /// Transactions to refuse (503) this many more times.
+    fail: Arc<Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl App {
@@ -35,6 +38,7 @@ impl App {
             status: Arc::new(AtomicU16::new(status)),
             accepted: Arc::default(),
             tried: Arc::default(),
+            fail: Arc::default(),
         };
         let router = Router::new()
             .route("/hooks/ds24", post(receive))
@@ -47,6 +51,22 @@ impl App {
 
     fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn fail(&self, transaction: &str, times: u32) {
+        self.fail
+            .lock()
+            .unwrap()
+            .insert(transaction.to_owned(), times);
+    }
+
+    /// Like `wait_for`, then checks that nothing more comes in a while.
+    async fn wait_for_exactly(&self, n: usize, limit: Duration) -> Vec<(HeaderMap, Value)> {
+        self.wait_for(n, limit).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let got = self.accepted();
+        assert_eq!(got.len(), n, "an event came more than once");
+        got
     }
 
     fn accepted(&self) -> Vec<(HeaderMap, Value)> {
@@ -73,10 +93,20 @@ impl App {
 }
 
 async fn receive(State(app): State<App>, headers: HeaderMap, body: String) -> http::StatusCode {
-    *app.tried.lock().unwrap() += 1;
-    let status = http::StatusCode::from_u16(app.status.load(Ordering::SeqCst)).unwrap();
+    let json: Value = serde_json::from_str(&body).expect("the relay posts JSON");
+    let tx = json["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.tried.lock().unwrap().push(tx.clone());
+    let mut status = http::StatusCode::from_u16(app.status.load(Ordering::SeqCst)).unwrap();
+    if let Some(left) = app.fail.lock().unwrap().get_mut(&tx)
+        && *left > 0
+    {
+        *left -= 1;
+        status = http::StatusCode::SERVICE_UNAVAILABLE;
+    }
     if status.is_success() {
-        let json: Value = serde_json::from_str(&body).expect("the relay posts JSON");
         app.accepted.lock().unwrap().push((headers, json));
     }
     status
@@ -217,15 +247,21 @@ async fn every_shared_vector_is_accepted_and_a_changed_one_refused_with_nothing_
         let (status, body) = post_ipn(&app.url("/ipn/main"), form(&fields)).await;
         assert_eq!((status, body.as_str()), (200, "OK"), "vector {name}");
         accepted += 1;
-        let mut key = fields.clone();
+        // What the signature covers: the non-empty fields.
+        let mut key: Vec<_> = fields
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
         key.sort();
         distinct.insert((key, expected.to_owned()));
     }
     assert_eq!(accepted, 9);
     // The refused ones left nothing behind; each distinct vector is one
-    // event (`sha-sign-excluded` is `minimal` delivered again).
+    // event (`sha-sign-excluded` and `empty-values-skipped` sign what
+    // `minimal` signs: the same event delivered again).
     assert_eq!(events(&app, "").await.len(), distinct.len());
-    assert_eq!(distinct.len(), 8);
+    assert_eq!(distinct.len(), 7);
 }
 
 #[tokio::test]
@@ -317,11 +353,23 @@ async fn a_redelivered_event_is_acknowledged_and_stored_once_and_connection_test
     ]);
     let (status, body) = post_fields(&app, &test, PASS).await;
     assert_eq!((status, body.as_str()), (200, "OK"));
+    // The same event with the signature in lower case and an empty field
+    // added still verifies: it must count as a redelivery, not a new event
+    // with a new id (the app's idempotency key).
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let copy = signed_form(&borrowed, PASS);
+    let (head, sign) = copy.rsplit_once("sha_sign=").unwrap();
+    let altered = format!("{head}note=&sha_sign={}", sign.to_ascii_lowercase());
+    let (status, body) = post_ipn(&app.url("/ipn/main"), altered).await;
+    assert_eq!((status, body.as_str()), (200, "OK"));
 
     let listed = events(&app, "").await;
     assert_eq!(listed.len(), 2, "{listed:?}");
     let payment = listed.iter().find(|e| e["event"] == "on_payment").unwrap();
-    assert_eq!(payment["redeliveries"], 2);
+    assert_eq!(payment["redeliveries"], 3);
     assert_eq!(payment["order_id"], "ORD-1");
     assert_eq!(payment["transaction_id"], "T1");
     assert_eq!(payment["state"], "stored", "no target is configured");
@@ -376,17 +424,17 @@ async fn events_reach_the_app_as_json_and_in_order_per_purchase_after_it_was_dow
     // Down for a while: every event is tried and kept.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
-        *target.tried.lock().unwrap() >= 2,
+        target.tried.lock().unwrap().len() >= 2,
         "the relay did not try while the app was down"
     );
     assert!(target.accepted().is_empty());
+    // After the outage, A1 keeps failing a few more times: A2 and A3 must
+    // wait for it rather than overtake it, while purchase B goes on.
+    target.fail("A1", 3);
     target.set_status(200);
-    let got = target.wait_for(sent.len(), Duration::from_secs(15)).await;
-    assert_eq!(
-        got.len(),
-        sent.len(),
-        "an event came twice after the app recovered"
-    );
+    let got = target
+        .wait_for_exactly(sent.len(), Duration::from_secs(15))
+        .await;
     for order in ["ORD-A", "ORD-B"] {
         let seen: Vec<&str> = got
             .iter()
@@ -478,6 +526,14 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_a_replay_delivers_it
     // ... and is tried once the first is dead-lettered.
     wait_for_state(&app, second, "dead", Duration::from_secs(10)).await;
     assert_eq!(events(&app, "?state=dead").await.len(), 2);
+    let tried = target.tried.lock().unwrap().clone();
+    let last_t1 = tried.iter().rposition(|t| t == "T1").unwrap();
+    let first_t2 = tried.iter().position(|t| t == "T2").unwrap();
+    assert!(
+        last_t1 < first_t2,
+        "T2 was tried before T1 was given up: {tried:?}"
+    );
+    assert_eq!(tried.iter().filter(|t| *t == "T1").count(), 3);
 
     target.set_status(200);
     for id in [first, second] {
@@ -488,7 +544,7 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_a_replay_delivers_it
             .unwrap();
         assert_eq!(replay.status(), 200);
     }
-    let got = target.wait_for(2, Duration::from_secs(10)).await;
+    let got = target.wait_for_exactly(2, Duration::from_secs(10)).await;
     assert_eq!(
         got[0].1["transaction_id"], "T1",
         "the replay kept the order"
@@ -644,4 +700,113 @@ async fn sandbox_to_proxy_to_app_with_ipn_setup_on_loopback() {
         info_text.contains("[redacted]"),
         "the passphrase was printed: {info_text}"
     );
+}
+
+#[tokio::test]
+async fn if_the_event_cannot_be_stored_digistore24_gets_an_error_not_ok() {
+    // The data directory cannot be created (its parent is a file).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let data = file.join("data").display().to_string();
+    let app = spawn_app_with(
+        "",
+        &[
+            ("DS24_IPN_PASSPHRASE", PASS),
+            ("DS24_PROXY_DATA_DIR", &data),
+        ],
+    )
+    .await;
+    let (status, body) = post_fields(&app, &payment("ORD-1", "T1", "on_payment"), PASS).await;
+    assert_eq!(status, 503, "{body}");
+    assert_ne!(body, "OK");
+    assert!(body.contains("will send it again"), "{body}");
+}
+
+#[tokio::test]
+async fn events_follow_the_token_policy() {
+    let toml = r#"
+[connections.shop2]
+credential = { source = "env", var = "SHOP2_KEY" }
+
+[[policies]]
+name = "shop2-reader"
+token_env = "READER_TOKEN"
+effects = ["read"]
+connections = ["shop2"]
+"#;
+    let app = spawn_app_with(
+        toml,
+        &[
+            ("DS24_IPN_PASSPHRASE", PASS),
+            ("SHOP2_KEY", "2000-shop2-key"),
+            ("READER_TOKEN", "reader-token-0123456789abcdef"),
+            ("DS24_PROXY_TOKEN", "admin-token-0123456789abcdef"),
+        ],
+    )
+    .await;
+    post_fields(&app, &payment("ORD-1", "T1", "on_payment"), PASS).await;
+    let id = events_with(&app, "", "admin-token-0123456789abcdef").await[0]["id"].clone();
+    // The reader may not see `main`'s events, nor replay anything.
+    assert!(
+        events_with(&app, "", "reader-token-0123456789abcdef")
+            .await
+            .is_empty()
+    );
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/events/{id}")),
+        (reqwest::Method::GET, "/events?connection=main".to_owned()),
+        (reqwest::Method::POST, format!("/events/{id}/replay")),
+    ] {
+        let response = client()
+            .request(method, app.url(&path))
+            .bearer_auth("reader-token-0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+}
+
+async fn events_with(app: &TestApp, query: &str, token: &str) -> Vec<Value> {
+    let body: Value = client()
+        .get(app.url(&format!("/events{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn events_stored_before_a_target_was_configured_are_delivered_once_there_is_one() {
+    let target = App::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let app = spawn_app_with(
+        FAST_RELAY,
+        &[
+            ("DS24_IPN_PASSPHRASE", PASS),
+            ("DS24_PROXY_DATA_DIR", &data),
+        ],
+    )
+    .await;
+    post_fields(&app, &payment("ORD-1", "T1", "on_payment"), PASS).await;
+    assert_eq!(events(&app, "").await[0]["state"], "stored");
+    drop(app);
+    let app = spawn_app_with(
+        FAST_RELAY,
+        &[
+            ("DS24_IPN_PASSPHRASE", PASS),
+            ("DS24_PROXY_DATA_DIR", &data),
+            ("DS24_IPN_FORWARD_TO", &target.url),
+        ],
+    )
+    .await;
+    let got = target.wait_for_exactly(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].1["transaction_id"], "T1");
+    drop(app);
 }
