@@ -38,14 +38,15 @@ pub async fn call_with_key(
         method: Method::POST,
         url,
         headers,
-        body: reqwest::Body::from(body),
+        body: axum::body::Body::from(body),
     };
     let response = upstream.send(request).await?;
     let status = response.status().as_u16();
     let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ApiError::from(crate::upstream::UpstreamError::from_body(&e)))?;
+        .into_body()
+        .read_up_to(super::MAX_REPLY_BYTES)
+        .await?
+        .ok_or_else(super::too_large_reply)?;
     match envelope::parse(status, &bytes) {
         Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
         Reply::Error(e) => Err(e.into()),

@@ -5,7 +5,6 @@
 pub mod direct;
 pub mod pages;
 
-use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Map, Value};
 
@@ -97,23 +96,20 @@ pub async fn call_function(
     }
 }
 
-async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
-    let mut body =
-        Vec::with_capacity(response.content_length().unwrap_or(4096).min(1 << 20) as usize);
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::from(crate::upstream::UpstreamError::from_body(&e)))?;
-        if body.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(Ds24Error {
-                code: None,
-                message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; call the function on the pass-through route, which streams"),
-                http_status: 502,
-                not_an_envelope: true,
-            }
-            .into());
-        }
-        body.extend_from_slice(&chunk);
+async fn read_limited(body: crate::upstream::UpstreamBody) -> Result<Vec<u8>, ApiError> {
+    Ok(body
+        .read_up_to(MAX_REPLY_BYTES)
+        .await?
+        .ok_or_else(too_large_reply)?
+        .to_vec())
+}
+
+fn too_large_reply() -> ApiError {
+    Ds24Error {
+        code: None,
+        message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; call the function on the pass-through route, which streams"),
+        http_status: 502,
+        not_an_envelope: true,
     }
-    Ok(body)
+    .into()
 }

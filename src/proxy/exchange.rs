@@ -40,7 +40,7 @@ pub enum OutBody {
     /// that it can be sent again.
     Replayable(super::replay::ReplayBody),
     /// Streamed from the client: sent once.
-    Streaming(reqwest::Body),
+    Streaming(axum::body::Body),
 }
 
 /// The upstream reply.
@@ -60,7 +60,7 @@ pub enum ReplyBody {
     /// Read in full while checking for a rejection.
     Read(Bytes),
     /// Not read yet.
-    Streaming(reqwest::Response),
+    Streaming(crate::upstream::UpstreamBody),
 }
 
 /// Sends `method url` with `headers` and `body` for `conn`.
@@ -127,16 +127,16 @@ pub async fn send(
         let out = match body.take().unwrap_or(OutBody::Empty) {
             OutBody::Empty => {
                 body = Some(OutBody::Empty);
-                reqwest::Body::from(Bytes::new())
+                axum::body::Body::empty()
             }
             OutBody::Buffered(bytes) => {
                 body = Some(OutBody::Buffered(bytes.clone()));
-                reqwest::Body::from(bytes)
+                axum::body::Body::from(bytes)
             }
             OutBody::Replayable(shared) => {
                 let attempt = shared.attempt();
                 body = Some(OutBody::Replayable(shared));
-                reqwest::Body::wrap_stream(attempt)
+                axum::body::Body::from_stream(attempt)
             }
             OutBody::Streaming(stream) => stream,
         };
@@ -316,25 +316,32 @@ fn failed(e: UpstreamError, effect: Effect, function: &str) -> ApiError {
 
 /// Reads small JSON replies (where a rejection could hide); leaves the rest
 /// streaming.
-async fn inspect(mut response: reqwest::Response) -> Result<Exchange, UpstreamError> {
-    let status = response.status();
-    let headers = std::mem::take(response.headers_mut());
-    let small = response
-        .content_length()
+async fn inspect(
+    response: http::Response<crate::upstream::UpstreamBody>,
+) -> Result<Exchange, UpstreamError> {
+    let (parts, reply) = response.into_parts();
+    let (status, headers) = (parts.status, parts.headers);
+    let small = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .is_some_and(|n| n <= PEEK_MAX_BYTES);
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
     let body = if small && (json || status == StatusCode::UNAUTHORIZED) {
-        ReplyBody::Read(
-            response
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_body(&e))?,
-        )
+        // Content-Length said it is small; the limit only guards a liar.
+        match reply.read_up_to(PEEK_MAX_BYTES as usize).await? {
+            Some(bytes) => ReplyBody::Read(bytes),
+            None => {
+                return Err(UpstreamError::Transport {
+                    host: "Digistore24".to_owned(),
+                    reason: "the reply was longer than its Content-Length".to_owned(),
+                });
+            }
+        }
     } else {
-        ReplyBody::Streaming(response)
+        ReplyBody::Streaming(reply)
     };
     Ok(Exchange {
         status,

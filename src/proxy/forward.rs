@@ -120,11 +120,7 @@ pub async fn pass_through(
             })?;
             OutBody::Buffered(bytes)
         }
-        _ => OutBody::Streaming(reqwest::Body::wrap_stream(limited(
-            body,
-            max,
-            tripped.clone(),
-        ))),
+        _ => OutBody::Streaming(Body::from_stream(limited(body, max, tripped.clone()))),
     };
 
     // Writes and money calls are recorded (audit log) and may carry an
@@ -263,7 +259,7 @@ fn too_large(max: u64) -> ApiError {
 fn into_client_response(exchange: Exchange) -> Response {
     let body = match exchange.body {
         ReplyBody::Read(bytes) => Body::from(bytes),
-        ReplyBody::Streaming(upstream) => Body::from_stream(upstream.bytes_stream()),
+        ReplyBody::Streaming(upstream) => Body::new(upstream),
     };
     let mut response = Response::new(body);
     response

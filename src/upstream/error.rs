@@ -41,41 +41,30 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    pub(super) fn from_reqwest(e: reqwest::Error, host: &str, timeout: Duration) -> Self {
-        // reqwest's message names the full URL, query included: personal
-        // data that must not reach a client or a log line.
-        let e = e.without_url();
-        let reason = chain(&e);
+    /// Classifies a failure of hyper-util's client (its messages never
+    /// carry the URL, so no query reaches a log line).
+    pub(super) fn from_client(e: &hyper_util::client::legacy::Error, host: &str) -> Self {
+        let reason = chain(e);
         // A connect timeout is both; it never left the proxy, so Connect wins.
         if e.is_connect() {
-            Self::Connect {
+            return Self::Connect {
                 host: host.to_owned(),
                 reason,
-            }
-        } else if e.is_timeout() {
-            Self::Timeout {
-                host: host.to_owned(),
-                timeout,
-            }
-        } else if e.is_body() || e.is_request() && reason.contains("body") {
-            Self::RequestBody { reason }
-        } else {
-            Self::Transport {
-                host: host.to_owned(),
-                reason,
-            }
+            };
         }
-    }
-
-    /// A failure while reading the reply body.
-    pub fn from_body(e: &reqwest::Error) -> Self {
-        let reason = if e.is_timeout() {
-            "timed out while reading the reply".to_owned()
-        } else {
-            without_url(e)
-        };
+        // The client's own body failed (it went away, or the size limit
+        // tripped): hyper reports that as a user error.
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(h) = s.downcast_ref::<hyper::Error>()
+                && (h.is_user() || h.is_body_write_aborted())
+            {
+                return Self::RequestBody { reason };
+            }
+            source = s.source();
+        }
         Self::Transport {
-            host: "Digistore24".to_owned(),
+            host: host.to_owned(),
             reason,
         }
     }
@@ -84,17 +73,6 @@ impl UpstreamError {
     pub fn never_sent(&self) -> bool {
         matches!(self, Self::Connect { .. })
     }
-}
-
-/// `e`'s text without the URL it may carry (see `from_reqwest`).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text
-            .replace(&format!(" ({url})"), "")
-            .replace(url.as_str(), "[url]");
-    }
-    text
 }
 
 /// The error and its sources on one line ("a: b: c").

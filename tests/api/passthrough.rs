@@ -345,3 +345,44 @@ async fn a_read_body_streams_upstream_before_it_has_fully_arrived() {
     let response = call.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// The request timeout covers the reply body too: an upstream that sends
+/// its head and then trickles is cut off, and the client is not kept
+/// waiting for ever.
+#[tokio::test]
+async fn a_reply_that_stalls_after_its_head_is_cut_off_at_the_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/call", upstream.local_addr().unwrap());
+    let app = spawn_app_with(
+        "[upstream]\nrequest_timeout_secs = 1\nmax_attempts = 1\n",
+        &[("DS24_BASE_URL", &base)],
+    )
+    .await;
+    tokio::spawn(async move {
+        let (mut socket, _) = upstream.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/csv\r\ncontent-length: 100000\r\n\r\nid,name\n")
+            .await
+            .unwrap();
+        // Never more: hold the connection open.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .get(app.url("/listProducts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the head passes through");
+    let body = response.bytes().await;
+    assert!(body.is_err(), "a cut reply must not look complete");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the stalled reply was not cut at the 1 s timeout: {:?}",
+        started.elapsed()
+    );
+}
