@@ -142,7 +142,8 @@ pub async fn pass_through(
         )));
     }
     let query = parts.uri.query().unwrap_or_default();
-    let entry = crate::ledger::Entry {
+    // Only writes are recorded: a read skips the digests and copies.
+    let entry = (effect != crate::actions::Effect::Read).then(|| crate::ledger::Entry {
         connection: conn.name.clone(),
         caller: caller.name.clone(),
         function: function.to_owned(),
@@ -159,7 +160,7 @@ pub async fn pass_through(
             query.as_bytes(),
             body_bytes.unwrap_or_default(),
         ]),
-    };
+    });
     let method = parts.method;
     let (function, conn_name) = (function.to_owned(), conn.name.clone());
     let call = move |state: AppState| async move {
@@ -174,9 +175,9 @@ pub async fn pass_through(
             };
         Ok(into_client_response(exchange))
     };
-    if effect == crate::actions::Effect::Read {
+    let Some(entry) = entry else {
         return call(state).await;
-    }
+    };
     // A write runs to its end in its own task, recorded and audited, even
     // if the client goes away: cancelling it half-way would leave a call
     // Digistore24 may have carried out unrecorded, and its key stuck.
