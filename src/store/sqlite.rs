@@ -93,19 +93,30 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&path, flags)?;
-        configure(&conn, &path)
-            .and_then(|()| migrations::migrate(&mut conn, &path))
-            .map_err(|e| match e {
-                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    StoreError::Corrupt {
-                        path: path.clone(),
-                        detail: "it is not an SQLite database".into(),
-                    }
+        // Several processes opening a fresh directory at once can see
+        // SQLITE_BUSY at once, without the busy handler, while one of them
+        // switches the file to WAL: such a clash is waited out here.
+        let started = std::time::Instant::now();
+        let mut prepared =
+            configure(&conn, &path).and_then(|()| migrations::migrate(&mut conn, &path));
+        while let Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))) = &prepared
+            && f.code == rusqlite::ErrorCode::DatabaseBusy
+            && started.elapsed() < BUSY_TIMEOUT
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            prepared = configure(&conn, &path).and_then(|()| migrations::migrate(&mut conn, &path));
+        }
+        prepared.map_err(|e| match e {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: "it is not an SQLite database".into(),
                 }
-                other => other,
-            })?;
+            }
+            other => other,
+        })?;
 
         let (key, key_source) = match given {
             Some(key) => (key, KeySource::Given),
@@ -113,12 +124,18 @@ impl SqliteStore {
                 let key_path = data_dir.join(Self::KEY_FILE);
                 let key = match fs::read_key_file(&key_path)? {
                     Some(key) => key,
-                    None if holds_sealed_data(&conn)? => {
-                        return Err(StoreError::MissingMasterKey {
-                            db_path: path,
-                            key_path,
-                        });
-                    }
+                    None if holds_sealed_data(&conn)? => match fs::read_key_file(&key_path)? {
+                        // Another process opening the fresh directory at the
+                        // same moment created the key and sealed with it
+                        // between our two looks.
+                        Some(key) => key,
+                        None => {
+                            return Err(StoreError::MissingMasterKey {
+                                db_path: path,
+                                key_path,
+                            });
+                        }
+                    },
                     None => fs::create_key_file(&key_path)?,
                 };
                 (key, KeySource::File(key_path))
