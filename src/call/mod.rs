@@ -5,6 +5,7 @@
 pub mod direct;
 pub mod pages;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Map, Value};
 
@@ -54,6 +55,37 @@ pub async fn call_function(
     function: &str,
     form: String,
 ) -> Result<Answer, ApiError> {
+    let (status, body) = post_form(state, conn, function, form).await?;
+    match envelope::parse(status, &body) {
+        Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
+        Reply::Error(e) => Err(judge(e, function)),
+    }
+}
+
+/// Like [`call_function`], with `data` kept as the raw JSON Digistore24
+/// sent: for answers passed on unchanged, no tree is built (measured: the
+/// parse and re-encoding of a 1 KB reply were most of an action's cost
+/// over a pass-through call).
+///
+/// # Errors
+/// As [`call`].
+pub async fn call_function_raw(
+    state: &AppState,
+    conn: &Connection,
+    function: &str,
+    form: String,
+) -> Result<envelope::RawSuccess, ApiError> {
+    let (status, body) = post_form(state, conn, function, form).await?;
+    envelope::parse_raw(status, &body).map_err(|e| judge(e, function))
+}
+
+/// The HTTP status and whole body of one form POST to `function`.
+async fn post_form(
+    state: &AppState,
+    conn: &Connection,
+    function: &str,
+    form: String,
+) -> Result<(u16, Bytes), ApiError> {
     let url = target_url(&conn.base_url, function, "", None)?;
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
@@ -73,35 +105,34 @@ pub async fn call_function(
     .await?;
     let status = exchange.status.as_u16();
     let body = match exchange.body {
-        ReplyBody::Read(bytes) => bytes.to_vec(),
+        ReplyBody::Read(bytes) => bytes,
         ReplyBody::Streaming(response) => read_limited(response).await?,
     };
-    match envelope::parse(status, &body) {
-        Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
-        // A page from a front server instead of Digistore24's answer: for a
-        // write or money call nobody knows whether it ran.
-        Reply::Error(e)
-            if e.not_an_envelope
-                && crate::actions::effect_of_function(function) != crate::actions::Effect::Read =>
-        {
-            Err(ApiError::new(
-                crate::server::error::ErrorKind::OutcomeUnknown,
-                format!(
-                    "{function} may or may not have been carried out: the reply was not Digistore24's ({}); check its result before trying again",
-                    e.message
-                ),
-            ))
-        }
-        Reply::Error(e) => Err(e.into()),
-    }
+    Ok((status, body))
 }
 
-async fn read_limited(body: crate::upstream::UpstreamBody) -> Result<Vec<u8>, ApiError> {
-    Ok(body
-        .read_up_to(MAX_REPLY_BYTES)
+/// An error reply as the caller sees it. A page from a front server
+/// instead of Digistore24's answer: for a write or money call nobody knows
+/// whether it ran.
+fn judge(e: Ds24Error, function: &str) -> ApiError {
+    if e.not_an_envelope
+        && crate::actions::effect_of_function(function) != crate::actions::Effect::Read
+    {
+        return ApiError::new(
+            crate::server::error::ErrorKind::OutcomeUnknown,
+            format!(
+                "{function} may or may not have been carried out: the reply was not Digistore24's ({}); check its result before trying again",
+                e.message
+            ),
+        );
+    }
+    e.into()
+}
+
+async fn read_limited(body: crate::upstream::UpstreamBody) -> Result<Bytes, ApiError> {
+    body.read_up_to(MAX_REPLY_BYTES)
         .await?
-        .ok_or_else(too_large_reply)?
-        .to_vec())
+        .ok_or_else(too_large_reply)
 }
 
 fn too_large_reply() -> ApiError {

@@ -76,6 +76,63 @@ impl Ds24Error {
 }
 
 /// Parses a reply body received with `http_status`.
+/// A success envelope's `data` as the raw JSON text Digistore24 sent, for
+/// callers that pass it on unchanged: no tree is built for it.
+#[derive(Debug, Clone)]
+pub struct RawSuccess {
+    /// The `data` member, verbatim (`null` when absent).
+    pub data: Box<serde_json::value::RawValue>,
+    /// The envelope's `api_version`.
+    pub api_version: Option<String>,
+}
+
+/// Like [`parse`], but a success keeps `data` as raw JSON. Anything that
+/// is not a plain success envelope is read by [`parse`], so errors are
+/// judged in one place.
+///
+/// # Errors
+/// The [`Ds24Error`] that [`parse`] finds.
+pub fn parse_raw(http_status: u16, body: &[u8]) -> Result<RawSuccess, Ds24Error> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        result: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        api_version: Option<String>,
+        #[serde(borrow, default)]
+        data: Option<&'a serde_json::value::RawValue>,
+    }
+    if http_status < 400
+        && let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body)
+        && envelope.result.as_deref() == Some("success")
+    {
+        let data = envelope.data.map_or_else(
+            || serde_json::value::RawValue::from_string("null".to_owned()),
+            |raw| Ok(raw.to_owned()),
+        );
+        if let Ok(data) = data {
+            return Ok(RawSuccess {
+                data,
+                api_version: envelope.api_version,
+            });
+        }
+    }
+    match parse(http_status, body) {
+        Reply::Error(e) => Err(e),
+        // A success that the borrowing reader could not take (a string
+        // `api_version` it could not borrow, say): write the tree back.
+        Reply::Success { data, api_version } => Ok(RawSuccess {
+            data: serde_json::value::to_raw_value(&data).map_err(|_| Ds24Error {
+                code: None,
+                message: "the reply's data could not be re-encoded".to_owned(),
+                http_status,
+                not_an_envelope: true,
+            })?,
+            api_version,
+        }),
+    }
+}
+
 pub fn parse(http_status: u16, body: &[u8]) -> Reply {
     let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(body) else {
         return Reply::Error(Ds24Error {
@@ -166,6 +223,33 @@ mod tests {
             error_of(200, r#"{"result":"error","code":"4","message":"x"}"#).code,
             Some(4)
         );
+    }
+
+    #[test]
+    fn the_raw_reader_keeps_data_verbatim_and_agrees_with_the_tree_reader() {
+        let body =
+            br#"{"api_version":"1.2","result":"success","data":{"b":[1,2.50,"\u00fc"],"a":null}}"#;
+        let raw = parse_raw(200, body).unwrap();
+        assert_eq!(raw.data.get(), r#"{"b":[1,2.50,"\u00fc"],"a":null}"#);
+        assert_eq!(raw.api_version.as_deref(), Some("1.2"));
+        let no_data = parse_raw(200, br#"{"result":"success"}"#).unwrap();
+        assert_eq!(no_data.data.get(), "null");
+        for (status, body) in [
+            (200, r#"{"result":"error","code":4,"message":"gone"}"#),
+            (404, r#"{"result":"success","data":{}}"#),
+            (502, "<html>bad gateway</html>"),
+            (200, "not json"),
+        ] {
+            let Reply::Error(expected) = parse(status, body.as_bytes()) else {
+                panic!("{body} parsed as success");
+            };
+            let got = parse_raw(status, body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (got.code, got.message),
+                (expected.code, expected.message),
+                "{body}"
+            );
+        }
     }
 
     #[test]

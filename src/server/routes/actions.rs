@@ -180,7 +180,8 @@ async fn run(
     // Writes and money calls go through the ledger: audit log, and the
     // Idempotency-Key record when the client sent one.
     let form = action.encode_form(&input);
-    let entry = crate::ledger::Entry {
+    // Only writes are recorded: a read skips the digests and copies.
+    let entry = (action.effect != crate::actions::Effect::Read).then(|| crate::ledger::Entry {
         connection: conn.name.clone(),
         caller: caller.name.clone(),
         function: action.function.to_owned(),
@@ -192,7 +193,7 @@ async fn run(
             action.function.as_bytes(),
             form.as_bytes(),
         ]),
-    };
+    });
     let key = parts
         .headers
         .get(crate::ledger::IDEMPOTENCY_KEY)
@@ -203,13 +204,13 @@ async fn run(
         let conn = state
             .connection(&conn_name)
             .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
-        let answer = call::call_function(&state, conn, action.function, form).await?;
+        let answer = call::call_function_raw(&state, conn, action.function, form).await?;
         meta["api_version"] = json!(answer.api_version);
-        Ok(Json(json!({ "data": answer.data, "meta": meta })).into_response())
+        Ok(data_and_meta(&answer.data, &meta))
     };
-    if action.effect == crate::actions::Effect::Read {
+    let Some(entry) = entry else {
         return call(state).await;
-    }
+    };
     // A write runs to its end in its own task, recorded and audited, even
     // if the client goes away (see proxy::forward).
     let task_state = state.clone();
@@ -265,4 +266,23 @@ fn is_length_limit(e: &axum::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+/// `{"data": <Digistore24's data, verbatim>, "meta": …}` written directly:
+/// the same JSON as `json!({"data": data, "meta": meta})` without parsing
+/// and re-encoding the reply.
+fn data_and_meta(data: &serde_json::value::RawValue, meta: &Value) -> Response {
+    let meta = serde_json::to_string(meta).unwrap_or_else(|_| "{}".to_owned());
+    let mut body = String::with_capacity(data.get().len() + meta.len() + 20);
+    body.push_str("{\"data\":");
+    body.push_str(data.get());
+    body.push_str(",\"meta\":");
+    body.push_str(&meta);
+    body.push('}');
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
