@@ -4,6 +4,10 @@
 #   bash bench/run.sh            full run: 3 rounds x 10 s per contender and scenario
 #   bash bench/run.sh --smoke    1 round x 2 s (keeps the harness from rotting)
 #
+# Scenarios: a small GET and a 16 KiB form POST for every contender, then
+# ds24-proxy alone: a named action against the pass-through of the same
+# function (issue 6: an action may cost at most 10% more).
+#
 # Installs nginx, haproxy and wrk from Debian if missing, builds ds24-proxy
 # (cargo build --release --locked) and the static upstream in bench/upstream,
 # starts everything on 127.0.0.1 with free ports, checks that every proxy
@@ -45,6 +49,11 @@ LUA=$ROOT/bench/wrk/bench.lua
 CONTENDERS=(upstream nginx haproxy ds24-proxy)
 # scenario name, method, path, body bytes
 SCENARIOS=("get GET /api/call/listProducts 0" "post16k POST /api/call/listPurchases $POST_BYTES")
+# The third scenario compares ds24-proxy with itself: the named action
+# (POST /actions/list-products, JSON input validated and encoded, envelope
+# unwrapped) against the pass-through call of the same function.
+ACTION_PATH=/actions/list-products
+ACTION_CONTENDERS=(ds24-proxy ds24-action)
 
 log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -161,6 +170,7 @@ children_of() {
 pids_of() {
     case $1 in
         nginx) children_of "${PID[nginx]}" ;; # its workers
+        ds24-action) echo "${PID[ds24-proxy]}" ;;
         *) echo "${PID[$1]}" ;;
     esac
 }
@@ -434,6 +444,10 @@ run_wrk() { # scenario contender round seconds method path bytes -> appends to R
     [[ $c == upstream ]] && args+=(-H "X-DS-API-KEY: $KEY")
     local mode=(get)
     [[ $method == POST ]] && mode=(post "$bytes")
+    if [[ $c == ds24-action ]]; then
+        url="http://127.0.0.1:${PORT[ds24-proxy]}$ACTION_PATH"
+        mode=(action)
+    fi
     local pids t0 t1 u0 u1 m0 m1
     pids=$(pids_of "$c")
     # shellcheck disable=SC2086
@@ -518,6 +532,26 @@ for spec in "${SCENARIOS[@]}"; do
     done
     for c in ds24-proxy haproxy nginx; do stop_contender "$c"; done
 done
+
+log "scenario action: POST $ACTION_PATH (JSON {}) against GET /api/call/listProducts, ds24-proxy only"
+start_ds24
+PORT[ds24-action]=${PORT[ds24-proxy]}
+ac=$(curl -s -o "$WORK/action.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{}' "http://127.0.0.1:${PORT[ds24-proxy]}$ACTION_PATH") || ac=000
+grep -q '"meta"' "$WORK/action.body" 2>/dev/null || ac+=" (not an action answer)"
+expect ds24-action "POST $ACTION_PATH -> 200 with data and meta" 200 "$ac" || die "the action check failed"
+if ((WARMUP > 0)); then
+    for c in "${ACTION_CONTENDERS[@]}"; do run_wrk action "$c" 0 "$WARMUP" GET /api/call/listProducts 0; done
+fi
+for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < 2; k++)); do
+        c=${ACTION_CONTENDERS[(k + r - 1) % 2]}
+        run_wrk action "$c" "$r" "$DURATION" GET /api/call/listProducts 0
+    done
+done
+# shellcheck disable=SC2046
+printf '%s\t%s\t%d\n' action ds24-proxy "$(peak_rss_kib $(pids_of ds24-proxy))" >>"$RSS"
+stop_contender ds24-proxy
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
@@ -535,8 +569,8 @@ awk -F'\t' \
     -v nproc="$nproc_n" -v cpu_model="$cpu_model" -v mem_kib="$mem_kib" -v kernel="$(uname -r)" \
     -v rustc="$rustc_v" -v nginx_v="$nginx_v" -v haproxy_v="$haproxy_v" -v wrk_v="$wrk_v" \
     -v load_before="$load_before" -v load_after="$load_after" -v busy_before="$busy_before" -v git_rev="$git_rev" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    -v scen_list="get post16k" -v cont_list="${CONTENDERS[*]}" \
-    -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body" '
+    -v scen_list="get post16k action" -v cont_list="${CONTENDERS[*]} ds24-action" \
+    -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body|action=ds24-proxy: action POST $ACTION_PATH (JSON {}) vs pass-through GET /api/call/listProducts" '
 function median(key, n,    i, j, t, a) {
     for (i = 1; i <= n; i++) a[i] = vals[key, i]
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -577,6 +611,7 @@ END {
             for (i = 1; i <= n[k]; i++) { vals["r", i] = vals[k, "rps", i]; vals["a", i] = vals[k, "p50", i]; vals["b", i] = vals[k, "p99", i] }
             R[k] = median("r", n[k]); P50[k] = median("a", n[k]); P99[k] = median("b", n[k])
             proxy = (c != "upstream")
+            if (c == "ds24-action") rss[k] = rss[s SUBSEP "ds24-proxy"]
             rs = proxy ? sprintf("%.1f", rss[k]) : "-"
             cs = proxy ? sprintf("%.2f", cpu[k]) : "-"
             cu = proxy && req[k] ? sprintf("%.1f", cpu[k] * 1e6 / req[k]) : "-"
@@ -588,6 +623,12 @@ END {
         }
         rjs = ""
         d = s SUBSEP "ds24-proxy"
+        ka = s SUBSEP "ds24-action"
+        if (n[ka] && n[d] && R[d] && P99[d]) {
+            tr = R[ka] / R[d]; pr = P99[ka] / P99[d]
+            printf "ds24-action/ds24-proxy  throughput %.2fx (target >= 0.90: at most 10%% slower), p99 %.2fx\n", tr, pr
+            rjs = sprintf("\"ds24-action/ds24-proxy\":{\"throughput\":%.3f,\"p99\":%.3f}", tr, pr)
+        }
         for (oi = 1; oi <= 2; oi++) {
             o = oi == 1 ? "nginx" : "haproxy"; ko = s SUBSEP o
             if (!n[d] || !n[ko] || !R[ko] || !P99[ko]) continue

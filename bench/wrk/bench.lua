@@ -2,10 +2,12 @@
 --
 --   wrk ... -s bench/wrk/bench.lua URL -- get
 --   wrk ... -s bench/wrk/bench.lua URL -- post BYTES
+--   wrk ... -s bench/wrk/bench.lua URL -- action
 --
 -- `get` sends the request wrk builds from the URL (plus any -H headers);
 -- `post` sends a POST with an application/x-www-form-urlencoded body of
--- exactly BYTES bytes, built once per thread. Every response whose status is
+-- exactly BYTES bytes, built once per thread; `action` POSTs the JSON input
+-- `{}` (for /actions/KEY). Every response whose status is
 -- not 2xx is counted, and `done` prints one machine-readable line:
 --
 --   BENCH requests=N duration_us=N non2xx=N connect=N read=N write=N
@@ -46,8 +48,13 @@ function init(args)
     wrk.method = "POST"
     wrk.body = form_body(size)
     wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  elseif mode == "action" then
+    -- A named action: validated JSON input (here: no parameters).
+    wrk.method = "POST"
+    wrk.body = "{}"
+    wrk.headers["Content-Type"] = "application/json"
   elseif mode ~= "get" then
-    error("unknown mode " .. mode .. " (get or post BYTES)")
+    error("unknown mode " .. mode .. " (get, post BYTES or action)")
   end
 end
 
