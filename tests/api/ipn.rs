@@ -535,6 +535,20 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_a_replay_delivers_it
     );
     assert_eq!(tried.iter().filter(|t| *t == "T1").count(), 3);
 
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"ds24_proxy_ipn_deliveries_total{connection="main",outcome="dead_lettered"} 2"#
+        ),
+        "{metrics}"
+    );
     target.set_status(200);
     for id in [first, second] {
         let replay = client()
@@ -809,4 +823,64 @@ async fn events_stored_before_a_target_was_configured_are_delivered_once_there_i
     let got = target.wait_for_exactly(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].1["transaction_id"], "T1");
     drop(app);
+}
+
+#[tokio::test]
+async fn an_event_older_than_max_age_is_dead_lettered_at_its_next_failure() {
+    let target = App::start(503).await;
+    let app = spawn_app_with(
+        "[ipn]\nretry_initial_ms = 300\nretry_max_secs = 1\nmax_attempts = 1000\nmax_age_secs = 1\n",
+        &[("DS24_IPN_PASSPHRASE", PASS), ("DS24_IPN_FORWARD_TO", &target.url)],
+    )
+    .await;
+    post_fields(&app, &payment("ORD-1", "T1", "on_payment"), PASS).await;
+    let id = events(&app, "").await[0]["id"].as_i64().unwrap();
+    let dead = wait_for_state(&app, id, "dead", Duration::from_secs(10)).await;
+    let attempts = dead["deliveries"][0]["attempts"].as_u64().unwrap();
+    assert!(
+        (2..20).contains(&attempts),
+        "dead after {attempts} attempts, not by age"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_event_is_logged_without_its_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let proxy = Proxy::start(
+        &[],
+        &[
+            ("DS24_API_KEY", "1000-unused-key-for-this-test"),
+            ("DS24_PROXY_DATA_DIR", &data),
+            ("DS24_IPN_PASSPHRASE", PASS),
+        ],
+    );
+    let fields = owned(&[
+        ("event", "on_payment"),
+        ("order_id", "ORD-SECRET-77"),
+        ("buyer_email", "private.person@example.org"),
+        ("buyer_last_name", "Geheimnis"),
+    ]);
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _) = post_ipn(
+        &proxy.url("/ipn/main"),
+        signed_form(&borrowed, "wrong-passphrase"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = proxy.log();
+    assert!(log.contains("IPN refused"), "{log}");
+    assert!(log.contains("wrong_signature"), "{log}");
+    for secret in [
+        "private.person@example.org",
+        "Geheimnis",
+        "ORD-SECRET-77",
+        PASS,
+    ] {
+        assert!(!log.contains(secret), "`{secret}` was logged:\n{log}");
+    }
 }
