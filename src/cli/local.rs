@@ -58,8 +58,11 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
         );
     }
     // Over the network hyper sets Content-Length; in-process nobody does,
-    // and the proxy would take the request for body-less.
-    if let Some(len) = http_body::Body::size_hint(request.body()).exact()
+    // and the proxy would take the request for body-less. An empty body
+    // gets none (a GET carries no Content-Length).
+    if let Some(len) = http_body::Body::size_hint(request.body())
+        .exact()
+        .filter(|n| *n > 0)
         && !request.headers().contains_key(http::header::CONTENT_LENGTH)
     {
         request

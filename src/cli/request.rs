@@ -141,22 +141,8 @@ pub fn build(args: &RequestArgs) -> anyhow::Result<Request<Body>> {
             .with_context(|| format!("-H {k}: the value is not a valid header value"))?;
         request.headers_mut().append(name, value);
     }
-    if let Some(len) = request.body().size_hint_exact() {
-        request
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, len.into());
-    }
+    // Content-Length is set by `local::send`, for every in-process call.
     Ok(request)
-}
-
-trait ExactSize {
-    fn size_hint_exact(&self) -> Option<u64>;
-}
-
-impl ExactSize for Body {
-    fn size_hint_exact(&self) -> Option<u64> {
-        http_body::Body::size_hint(self).exact().filter(|n| *n > 0)
-    }
 }
 
 /// Runs the command: the body to stdout, non-zero exit for an error status.

@@ -6,7 +6,7 @@ use axum::extract::{Extension, Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::payload::{fields_object, rfc3339_ms};
+use super::payload::{fields_object, rfc3339_ms, summary};
 use crate::actions::Effect;
 use crate::policy::Caller;
 use crate::server::error::{ApiError, ErrorKind};
@@ -70,21 +70,14 @@ pub fn event_json(event: &IpnEvent) -> Value {
             })
         })
         .collect();
-    let mut out = json!({
-        "id": event.id,
-        "connection": event.connection,
-        "event": event.event,
-        "order_id": event.order_id,
-        "transaction_id": event.transaction_id,
-        "received_at": rfc3339_ms(event.received_at_ms),
-        "redeliveries": event.redeliveries,
-        "state": event.state(),
-        "deliveries": deliveries,
-    });
+    let mut out = summary(event);
+    out.insert("redeliveries".into(), event.redeliveries.into());
+    out.insert("state".into(), event.state().into());
+    out.insert("deliveries".into(), Value::Array(deliveries));
     if let Some(fields) = &event.fields {
-        out["fields"] = Value::Object(fields_object(fields));
+        out.insert("fields".into(), Value::Object(fields_object(fields)));
     }
-    out
+    Value::Object(out)
 }
 
 fn store_error(e: &StoreError) -> ApiError {

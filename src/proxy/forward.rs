@@ -53,20 +53,16 @@ pub async fn pass_through(
     let target = path::parse(parts.uri.path()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Digistore24 matches function names without regard to case; the
     // catalog's spelling is what is judged, audited and forwarded.
-    let function: &str =
-        crate::actions::canonical(target.function).map_or(target.function, |a| a.function);
+    let known = crate::actions::canonical(target.function);
+    let function: &str = known.map_or(target.function, |a| a.function);
+    // Unknown functions count as writes (see actions::effect_of_function).
+    let effect = known.map_or(crate::actions::Effect::Write, |a| a.effect);
     let conn = state.choose_connection(target.connection, &parts.headers)?;
     let span = tracing::Span::current();
     span.record("ds24.connection", conn.name.as_str());
     span.record("ds24.function", function);
     crate::server::middleware::CallLabels::set(&parts.extensions, function, &conn.name);
-    let effect = crate::actions::effect_of_function(function);
-    let caller = crate::policy::authorize(
-        &parts.extensions,
-        &conn.name,
-        function,
-        crate::actions::effect_of_function(function),
-    )?;
+    let caller = crate::policy::authorize(&parts.extensions, &conn.name, function, effect)?;
 
     let url = target_url(&conn.base_url, function, &target.rest, parts.uri.query())?;
 
