@@ -165,16 +165,30 @@ async fn post_fields(
     post_ipn(&app.url("/ipn/main"), signed_form(&borrowed, passphrase)).await
 }
 
+/// `GET /events{query}` (without a token).
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
-    let body: Value = client()
-        .get(app.url(&format!("/events{query}")))
+    events_as(app, query, None).await
+}
+
+/// `GET /events{query}`, with `token` if given.
+async fn events_as(app: &TestApp, query: &str, token: Option<&str>) -> Vec<Value> {
+    let mut request = client().get(app.url(&format!("/events{query}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await.unwrap().json().await.unwrap();
+    body["events"].as_array().unwrap().clone()
+}
+
+async fn metrics(app: &TestApp) -> String {
+    client()
+        .get(app.url("/metrics"))
         .send()
         .await
         .unwrap()
-        .json()
+        .text()
         .await
-        .unwrap();
-    body["events"].as_array().unwrap().clone()
+        .unwrap()
 }
 
 async fn wait_for_state(app: &TestApp, id: i64, state: &str, limit: Duration) -> Value {
@@ -291,14 +305,7 @@ async fn without_a_passphrase_or_with_a_bad_signature_nothing_is_stored() {
     assert_eq!(status, 403);
     assert!(body.contains("no sha_sign"), "{body}");
     assert!(events(&app, "").await.is_empty());
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&app).await;
     assert!(
         metrics.contains(
             r#"ds24_proxy_ipn_rejected_total{connection="main",outcome="wrong_signature"} 1"#
@@ -454,14 +461,7 @@ async fn events_reach_the_app_as_json_and_in_order_per_purchase_after_it_was_dow
     for event in events(&app, "").await {
         assert_eq!(event["state"], "delivered", "{event}");
     }
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&app).await;
     assert!(
         metrics.contains(
             r#"ds24_proxy_ipn_deliveries_total{connection="main",outcome="delivered"} 5"#
@@ -535,14 +535,7 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_a_replay_delivers_it
     );
     assert_eq!(tried.iter().filter(|t| *t == "T1").count(), 3);
 
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&app).await;
     assert!(
         metrics.contains(
             r#"ds24_proxy_ipn_deliveries_total{connection="main",outcome="dead_lettered"} 2"#
@@ -635,13 +628,16 @@ async fn sandbox_to_proxy_to_app_with_ipn_setup_on_loopback() {
     let proxy = Proxy::start(&[], &env);
     // Before setup the proxy has no passphrase: the sandbox's event would
     // be refused, so register first.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .envs(env)
+            .output()
+            .unwrap()
+    };
     let public = proxy.url("/ipn/main");
-    let output = std::process::Command::new(BIN)
-        .args(["ipn", "setup", "--url", &public])
-        .env_remove("RUST_LOG")
-        .envs(env)
-        .output()
-        .unwrap();
+    let output = cli(&["ipn", "setup", "--url", &public]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -694,26 +690,34 @@ async fn sandbox_to_proxy_to_app_with_ipn_setup_on_loopback() {
     assert_eq!(sent["sent"][0]["acknowledged"], true, "{sent}");
 
     // The CLI sees what the server stored.
-    let listed = std::process::Command::new(BIN)
-        .args(["events", "list", "--json"])
-        .env_remove("RUST_LOG")
-        .envs(env)
-        .output()
-        .unwrap();
+    let listed = cli(&["events", "list", "--json"]);
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed["events"].as_array().unwrap().len(), 3, "{listed}");
-    let info = std::process::Command::new(BIN)
-        .args(["ipn", "info"])
-        .env_remove("RUST_LOG")
-        .envs(env)
-        .output()
-        .unwrap();
+    let info = cli(&["ipn", "info"]);
     let info_text = String::from_utf8_lossy(&info.stdout);
     assert!(info_text.contains(&public), "{info_text}");
     assert!(
         info_text.contains("[redacted]"),
         "the passphrase was printed: {info_text}"
     );
+
+    // events show and replay from the shell; the running proxy delivers.
+    let oldest = listed["events"].as_array().unwrap().last().unwrap()["id"].to_string();
+    let shown: Value = serde_json::from_slice(&cli(&["events", "show", &oldest]).stdout).unwrap();
+    assert_eq!(shown["fields"]["order_id"], "SBX00001", "{shown}");
+    let before = target.accepted().len();
+    let replayed = cli(&["events", "replay", &oldest]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let got = target.wait_for(before + 1, Duration::from_secs(10)).await;
+    assert_eq!(got.last().unwrap().1["order_id"], "SBX00001");
+    let deleted = String::from_utf8_lossy(&cli(&["ipn", "delete"]).stdout).into_owned();
+    assert!(deleted.contains(r#""modified": "Y""#), "{deleted}");
+    let info = String::from_utf8_lossy(&cli(&["ipn", "info"]).stdout).into_owned();
+    assert!(info.contains(r#""have_settings": "N""#), "{info}");
 }
 
 #[tokio::test]
@@ -760,10 +764,10 @@ connections = ["shop2"]
     )
     .await;
     post_fields(&app, &payment("ORD-1", "T1", "on_payment"), PASS).await;
-    let id = events_with(&app, "", "admin-token-0123456789abcdef").await[0]["id"].clone();
+    let id = events_as(&app, "", Some("admin-token-0123456789abcdef")).await[0]["id"].clone();
     // The reader may not see `main`'s events, nor replay anything.
     assert!(
-        events_with(&app, "", "reader-token-0123456789abcdef")
+        events_as(&app, "", Some("reader-token-0123456789abcdef"))
             .await
             .is_empty()
     );
@@ -780,19 +784,6 @@ connections = ["shop2"]
             .unwrap();
         assert_eq!(response.status(), 403, "{path}");
     }
-}
-
-async fn events_with(app: &TestApp, query: &str, token: &str) -> Vec<Value> {
-    let body: Value = client()
-        .get(app.url(&format!("/events{query}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["events"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

@@ -8,29 +8,45 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{client, spawn_app_with};
+use crate::helpers::{TestApp, client, spawn_app_with};
 
 const KEY_A: &str = "31-OldKeyAaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "32-NewKeyBbbbbbbbbbbbbbbbbbbbbbbb";
 
+/// A proxy whose `main` key comes from a command source (`cat reply.json`),
+/// warmed up with key A; then the source answers key B, as after a
+/// rotation at Digistore24.
+struct KeyRotation {
+    app: TestApp,
+    _dir: tempfile::TempDir,
+}
+
+impl KeyRotation {
+    async fn start(extra_toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let reply = dir.path().join("reply.json");
+        std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
+        let toml = format!(
+            "{extra_toml}[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+            reply.display()
+        );
+        let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+        app.client
+            .get(app.url("/ping"))
+            .header("x-fake-accept", KEY_A)
+            .send()
+            .await
+            .unwrap();
+        std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+        Self { app, _dir: dir }
+    }
+}
+
 #[tokio::test]
 async fn after_a_rotation_500_concurrent_requests_succeed_and_the_source_is_asked_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let reply = dir.path().join("reply.json");
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
-    let toml = format!(
-        "[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
-        reply.display()
-    );
-    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
-    // Warm up with the old key, then rotate: the upstream now accepts only B.
-    app.client
-        .get(app.url("/ping"))
-        .header("x-fake-accept", KEY_A)
-        .send()
-        .await
-        .unwrap();
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    // Warmed up with the old key, then rotated: the upstream now accepts only B.
+    let rotated = KeyRotation::start("").await;
+    let app = &rotated.app;
 
     let requests: Vec<_> = (0..500)
         .map(|i| {
@@ -90,16 +106,8 @@ async fn after_a_rotation_500_concurrent_requests_succeed_and_the_source_is_aske
 
 #[tokio::test]
 async fn a_streamed_body_is_not_replayed_and_the_caller_is_told_to_resend() {
-    let dir = tempfile::tempdir().unwrap();
-    let reply = dir.path().join("reply.json");
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
-    let toml = format!(
-        "[upstream]\nreplay_max_bytes = 16\n[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
-        reply.display()
-    );
-    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
-    app.client.get(app.url("/ping")).send().await.unwrap();
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let rotated = KeyRotation::start("[upstream]\nreplay_max_bytes = 16\n").await;
+    let app = &rotated.app;
     let response = app
         .client
         .post(app.url("/createProduct"))
@@ -225,16 +233,8 @@ async fn oauth2_refresh_tokens_rotate_and_the_rotated_one_survives_a_restart() {
 /// byte for byte with the renewed key.
 #[tokio::test]
 async fn a_streamed_read_body_is_replayed_after_a_renewal() {
-    let dir = tempfile::tempdir().unwrap();
-    let reply = dir.path().join("reply.json");
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
-    let toml = format!(
-        "[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
-        reply.display()
-    );
-    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
-    app.client.get(app.url("/ping")).send().await.unwrap();
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let rotated = KeyRotation::start("").await;
+    let app = &rotated.app;
     let pieces: [&'static str; 3] = ["page_size=50", "&search[email]=", "anna%40example.com"];
     let stream = futures_util::stream::iter(
         pieces
@@ -268,16 +268,8 @@ async fn a_streamed_read_body_is_replayed_after_a_renewal() {
 /// A read's body over `replay_max_bytes` still streams, but only once.
 #[tokio::test]
 async fn a_read_body_over_the_replay_limit_is_sent_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let reply = dir.path().join("reply.json");
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_A}"}}"#)).unwrap();
-    let toml = format!(
-        "[upstream]\nreplay_max_bytes = 16\n[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
-        reply.display()
-    );
-    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
-    app.client.get(app.url("/ping")).send().await.unwrap();
-    std::fs::write(&reply, format!(r#"{{"api_key": "{KEY_B}"}}"#)).unwrap();
+    let rotated = KeyRotation::start("[upstream]\nreplay_max_bytes = 16\n").await;
+    let app = &rotated.app;
     let response = app
         .client
         .post(app.url("/getPurchase"))
