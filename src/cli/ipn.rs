@@ -221,3 +221,16 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_random_passphrase_has_40_letters_and_digits_and_differs_each_time() {
+        let a = random_passphrase();
+        assert_eq!(a.chars().count(), 40);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, random_passphrase());
+    }
+}

@@ -248,6 +248,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn targets_are_shown_without_query_or_fragment() {
+        assert_eq!(
+            shown_target("http://127.0.0.1:3000/hooks?token=s3cret#x"),
+            "http://127.0.0.1:3000/hooks"
+        );
+        assert_eq!(shown_target("not a url"), "[unparsable URL]");
+    }
+
+    #[test]
     fn the_wait_doubles_up_to_the_maximum() {
         let settings = IpnSettings {
             max_attempts: 10,
