@@ -52,8 +52,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let drain = config.drain_timeout;
-    let header_timeout = config.header_read_timeout;
+    let options = server::ServeOptions {
+        drain: config.drain_timeout,
+        header_read_timeout: config.header_read_timeout,
+        workers: config.workers,
+    };
     let state = AppState::new(config)?;
     let purge = tokio::spawn(ledger::purge_periodically(state.clone()));
     // The relay runs when events have somewhere to go; its work list is in
@@ -74,7 +77,7 @@ pub async fn run(
         None
     };
     let app = server::router(state);
-    let served = server::serve(listener, app, shutdown, drain, header_timeout).await;
+    let served = server::serve(listener, app, shutdown, options).await;
     purge.abort();
     if let Some(relay) = relay {
         // A delivery cut short stays pending in the store: sent again later.

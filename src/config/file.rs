@@ -99,6 +99,7 @@ pub struct RawServer {
     pub header_read_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<u64>,
     pub max_concurrent_requests: Option<u64>,
+    pub workers: Option<u64>,
     /// Inbound bearer tokens. Prefer `DS24_PROXY_TOKEN` over writing them here.
     pub tokens: Option<Vec<String>>,
 }

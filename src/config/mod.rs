@@ -40,6 +40,9 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// `server.max_concurrent_requests`; default 1024.
     pub max_concurrent_requests: usize,
+    /// `server.workers`: threads serving client connections; default (0)
+    /// one per core.
+    pub workers: usize,
     /// `server.tokens` / `DS24_PROXY_TOKEN`; empty means no inbound auth.
     pub tokens: Vec<InboundToken>,
     /// `[upstream]` timeouts shared by every connection.

@@ -195,3 +195,13 @@ mod props {
         }
     }
 }
+
+#[test]
+fn workers_default_to_one_per_core_and_take_a_number() {
+    let env = HashMap::new();
+    assert_eq!(load_text("", &env).unwrap().workers, 0, "0 = one per core");
+    let config = load_text("[server]\nworkers = 3\n", &env).unwrap();
+    assert_eq!(config.workers, 3);
+    let err = load_text("[server]\nworkers = 257\n", &env).unwrap_err();
+    assert!(err.to_string().contains("server.workers"), "{err}");
+}

@@ -157,6 +157,17 @@ pub(super) fn validate(
             file::DEFAULT_MAX_CONCURRENT_REQUESTS,
             "server.max_concurrent_requests",
         )? as usize,
+        workers: match raw.server.workers {
+            None | Some(0) => 0,
+            Some(n) if n <= MAX_WORKERS => n as usize,
+            Some(n) => {
+                return Err(ConfigError::new(
+                    "server.workers",
+                    format!("{n} is more than {MAX_WORKERS}"),
+                    "use 0 (one per core) or a number up to the cores you give the proxy",
+                ));
+            }
+        },
         idempotency_ttl: match raw.store.idempotency_ttl_secs {
             // A record in progress must outlive the slowest call, or a repeat
             // could take over a refund that is still running.
@@ -198,6 +209,9 @@ fn pick(
         .or_else(|| env.var(var).map(|v| (var, v)))
         .or_else(|| file.clone().map(|v| (file_key, v)))
 }
+
+/// More connection threads than this only adds context switches.
+const MAX_WORKERS: u64 = 256;
 
 fn positive(value: Option<u64>, default: u64, key: &str) -> Result<u64, ConfigError> {
     match value {

@@ -6,6 +6,7 @@ pub mod middleware;
 pub mod routes;
 pub mod state;
 mod trace;
+pub mod workers;
 
 use std::future::Future;
 use std::time::Duration;
@@ -78,8 +79,22 @@ pub fn router(state: AppState) -> Router {
     )
 }
 
+/// How [`serve`] runs connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How long requests in flight may take to finish after shutdown.
+    pub drain: Duration,
+    /// A client must send a request's head within this time.
+    pub header_read_timeout: Duration,
+    /// Connection worker threads ([`workers`]); 0 means one per core.
+    pub workers: usize,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests
-/// in flight finish for up to `drain` before returning.
+/// in flight finish for up to `options.drain` before returning.
+///
+/// Connections are accepted here and each is served to its end on one of
+/// the [`workers`].
 ///
 /// Built on hyper-util rather than `axum::serve` because it exposes the
 /// header read timeout (a client that trickles headers is cut off) and
@@ -91,14 +106,17 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send,
-    drain: Duration,
-    header_read_timeout: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let workers = workers::Workers::start(match options.workers {
+        0 => workers::default_count(),
+        n => n,
+    })?;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(options.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -114,23 +132,39 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The socket moves to the worker's own I/O driver.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "accepted connection lost before it was served");
+                continue;
+            }
+        };
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        workers.spawn(async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accepted connection lost before it was served");
+                    return;
+                }
+            };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "client connection ended with an error");
             }
         });
     }
     drop(listener);
     tracing::info!(
-        drain_secs = drain.as_secs(),
+        drain_secs = options.drain.as_secs(),
         "shutting down; letting requests in flight finish"
     );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(drain) => tracing::warn!("drain time over; closing remaining connections"),
+        () = tokio::time::sleep(options.drain) => tracing::warn!("drain time over; closing remaining connections"),
     }
     Ok(())
 }

@@ -5,7 +5,10 @@ mod body;
 pub mod envelope;
 mod error;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use thread_local::ThreadLocal;
 
 pub use body::UpstreamBody;
 pub use envelope::{Ds24Error, Reply, codes};
@@ -29,11 +32,19 @@ type HttpClient = hyper_util::client::legacy::Client<
     axum::body::Body,
 >;
 
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
 /// The pooled upstream HTTP clients.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// For Digistore24 (pass-through, actions, the connect flow).
-    http: HttpClient,
+    /// For Digistore24 (pass-through, actions, the connect flow): one
+    /// client, and so one connection pool, per thread. A pooled
+    /// connection's task runs on the runtime that opened it; sharing one
+    /// pool across the connection workers made every request wake a task on
+    /// another thread (see `server::workers`).
+    http: Arc<ThreadLocal<HttpClient>>,
+    connector: Connector,
+    pool_idle_timeout: Duration,
     /// For everything else that speaks HTTP with rarer calls and more
     /// needs (OAuth2 token endpoints).
     client: reqwest::Client,
@@ -98,16 +109,23 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let http =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_idle_timeout(config.pool_idle_timeout)
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .timer(hyper_util::rt::TokioTimer::new())
-                .build(connector);
         Ok(Self {
-            http,
+            http: Arc::new(ThreadLocal::new()),
+            connector,
+            pool_idle_timeout: config.pool_idle_timeout,
             client,
             request_timeout: config.request_timeout,
+        })
+    }
+
+    /// This thread's client for Digistore24.
+    fn http(&self) -> &HttpClient {
+        self.http.get_or(|| {
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(self.pool_idle_timeout)
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .build(self.connector.clone())
         })
     }
 
@@ -140,7 +158,8 @@ impl Upstream {
         *outgoing.headers_mut() = request.headers;
         // One deadline for the whole exchange, the reply body included.
         let deadline = tokio::time::Instant::now() + self.request_timeout;
-        let response = match tokio::time::timeout_at(deadline, self.http.request(outgoing)).await {
+        let response = match tokio::time::timeout_at(deadline, self.http().request(outgoing)).await
+        {
             Err(_) => {
                 return Err(UpstreamError::Timeout {
                     host,
