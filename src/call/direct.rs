@@ -36,7 +36,7 @@ pub async fn call_with_key(
     headers.insert(crate::proxy::headers::API_KEY, key.header_value());
     let request = UpstreamRequest {
         method: Method::POST,
-        url,
+        uri: url,
         headers,
         body: axum::body::Body::from(body),
     };

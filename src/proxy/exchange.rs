@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
-use url::Url;
 
 use crate::actions::Effect;
 use crate::credentials::{ApiKey, Renewal};
@@ -80,7 +79,7 @@ pub async fn send(
     conn: &Connection,
     function: &str,
     method: Method,
-    url: Url,
+    uri: http::Uri,
     headers: HeaderMap,
     body: OutBody,
 ) -> Result<Exchange, ApiError> {
@@ -142,7 +141,7 @@ pub async fn send(
         };
         let request = UpstreamRequest {
             method: method.clone(),
-            url: url.clone(),
+            uri: uri.clone(),
             headers: attempt_headers,
             body: out,
         };

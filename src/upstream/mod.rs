@@ -14,7 +14,6 @@ pub use body::UpstreamBody;
 pub use envelope::{Ds24Error, Reply, codes};
 pub use error::{UpstreamError, chain as error_chain};
 use http::{HeaderMap, Method};
-use url::Url;
 
 use crate::config::UpstreamConfig;
 
@@ -56,8 +55,8 @@ pub struct Upstream {
 pub struct UpstreamRequest {
     /// Method, kept from the client.
     pub method: Method,
-    /// Full target URL (base URL + function path + query).
-    pub url: Url,
+    /// Full target URI (base URL + function path + query).
+    pub uri: http::Uri,
     /// Headers to send, the key already inserted.
     pub headers: HeaderMap,
     /// The body, streamed.
@@ -143,15 +142,8 @@ impl Upstream {
         &self,
         request: UpstreamRequest,
     ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        let host = request.url.host_str().unwrap_or_default().to_owned();
-        let uri: http::Uri = request
-            .url
-            .as_str()
-            .parse()
-            .map_err(|_| UpstreamError::Connect {
-                host: host.clone(),
-                reason: "the target URL is not a valid URI".to_owned(),
-            })?;
+        let host = request.uri.host().unwrap_or_default().to_owned();
+        let uri = request.uri;
         let mut outgoing = http::Request::new(request.body);
         *outgoing.method_mut() = request.method;
         *outgoing.uri_mut() = uri;
