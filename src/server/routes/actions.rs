@@ -146,12 +146,13 @@ async fn run(
             .with("error_count", json!(total))
     })?;
 
-    let mut meta = json!({
-        "action": action.key,
-        "function": action.function,
-        "connection": conn.name,
-        "request_id": &*id,
-    });
+    let meta = Meta {
+        action: action.key,
+        function: action.function,
+        connection: &conn.name,
+        request_id: &id,
+        api_version: None,
+    };
     let wants_all = input
         .get("all_pages")
         .is_some_and(|v| v == &Value::Bool(true));
@@ -162,7 +163,7 @@ async fn run(
         .is_some_and(|v| v.contains("application/x-ndjson"));
     if action.is_paged() && wants_ndjson {
         let walk = pages::Walk::new(action, input);
-        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, meta).await?;
+        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, meta.walk()).await?;
         let mut response = Response::new(Body::from_stream(stream));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -173,6 +174,7 @@ async fn run(
     if action.is_paged() && wants_all {
         let mut walk = pages::Walk::new(action, input);
         let (data, api_version) = pages::collect(&state, &conn.name, &mut walk).await?;
+        let mut meta = meta.walk();
         meta["paging"] = walk.meta();
         meta["api_version"] = json!(api_version);
         return Ok(Json(json!({ "data": data, "meta": meta })).into_response());
@@ -200,12 +202,19 @@ async fn run(
         .and_then(|v| v.to_str().ok());
     let key = key.map(str::to_owned);
     let conn_name = conn.name.clone();
+    let action_key = action.key;
     let call = move |state: AppState| async move {
         let conn = state
             .connection(&conn_name)
             .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
         let answer = call::call_function_raw(&state, conn, action.function, form).await?;
-        meta["api_version"] = json!(answer.api_version);
+        let meta = Meta {
+            action: action_key,
+            function: action.function,
+            connection: &conn_name,
+            request_id: &id,
+            api_version: answer.api_version.as_deref(),
+        };
         Ok(data_and_meta(&answer.data, &meta))
     };
     let Some(entry) = entry else {
@@ -268,17 +277,42 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// The `meta` member of an action's answer, written without building a
+/// `serde_json` map (key order as documented: action, function,
+/// connection, request_id, then api_version and, for walks, paging).
+#[derive(Debug, serde::Serialize)]
+struct Meta<'a> {
+    action: &'a str,
+    function: &'a str,
+    connection: &'a str,
+    request_id: &'a str,
+    api_version: Option<&'a str>,
+}
+
+impl Meta<'_> {
+    /// The start of a page walk's `meta`; the walk adds `paging` and
+    /// `api_version` as it learns them.
+    fn walk(&self) -> Value {
+        json!({
+            "action": self.action,
+            "function": self.function,
+            "connection": self.connection,
+            "request_id": self.request_id,
+        })
+    }
+}
+
 /// `{"data": <Digistore24's data, verbatim>, "meta": …}` written directly:
 /// the same JSON as `json!({"data": data, "meta": meta})` without parsing
 /// and re-encoding the reply.
-fn data_and_meta(data: &serde_json::value::RawValue, meta: &Value) -> Response {
-    let meta = serde_json::to_string(meta).unwrap_or_else(|_| "{}".to_owned());
-    let mut body = String::with_capacity(data.get().len() + meta.len() + 20);
-    body.push_str("{\"data\":");
-    body.push_str(data.get());
-    body.push_str(",\"meta\":");
-    body.push_str(&meta);
-    body.push('}');
+fn data_and_meta(data: &serde_json::value::RawValue, meta: &Meta<'_>) -> Response {
+    let mut body = Vec::with_capacity(data.get().len() + 256);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(data.get().as_bytes());
+    body.extend_from_slice(b",\"meta\":");
+    // Writing a struct of borrowed strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut body, meta);
+    body.push(b'}');
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
