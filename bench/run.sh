@@ -8,6 +8,10 @@
 # ds24-proxy alone: a named action against the pass-through of the same
 # function (issue 6: an action may cost at most 10% more).
 #
+# Contenders: the upstream alone, nginx, haproxy, hyper-floor (a bare proxy
+# on the crates ds24-proxy is built on, doing nothing but injecting the key:
+# the least this stack costs; bench/upstream/src/bin) and ds24-proxy.
+#
 # Installs nginx, haproxy and wrk from Debian if missing, builds ds24-proxy
 # (cargo build --release --locked) and the static upstream in bench/upstream,
 # starts everything on 127.0.0.1 with free ports, checks that every proxy
@@ -46,12 +50,15 @@ WRK_THREADS=${BENCH_WRK_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
 POST_BYTES=16384
 LUA=$ROOT/bench/wrk/bench.lua
-CONTENDERS=(upstream nginx haproxy ds24-proxy)
+CONTENDERS=(upstream nginx haproxy hyper-floor ds24-proxy)
 # scenario name, method, path, body bytes
 SCENARIOS=("get GET /api/call/listProducts 0" "post16k POST /api/call/listPurchases $POST_BYTES")
 # The third scenario compares ds24-proxy with itself: the named action
 # (POST /actions/list-products, JSON input validated and encoded, envelope
-# unwrapped) against the pass-through call of the same function.
+# unwrapped) against the pass-through call of the same function made the
+# way the action makes it: POST /api/call/listProducts with the same (here
+# empty) form. Both send Digistore24 the same request, so the difference is
+# what the action itself costs.
 ACTION_PATH=/actions/list-products
 ACTION_CONTENDERS=(ds24-proxy ds24-action)
 
@@ -88,7 +95,8 @@ log "building the static upstream (bench/upstream)"
 cargo build --release --locked --manifest-path bench/upstream/Cargo.toml \
     --target-dir bench/upstream/target
 UPSTREAM_BIN=$ROOT/bench/upstream/target/release/ds24-bench-upstream
-[[ -x $PROXY_BIN && -x $UPSTREAM_BIN ]] || die "build outputs missing"
+FLOOR_BIN=$ROOT/bench/upstream/target/release/ds24-bench-floor
+[[ -x $PROXY_BIN && -x $UPSTREAM_BIN && -x $FLOOR_BIN ]] || die "build outputs missing"
 
 # ---------------------------------------------------------------- processes
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ds24-bench.XXXXXX")
@@ -308,6 +316,17 @@ EOF
     wait_http "http://127.0.0.1:$port/" || die "haproxy did not start"
 }
 
+start_floor() {
+    local port
+    port=$(free_port)
+    "$FLOOR_BIN" --listen "127.0.0.1:$port" --upstream "127.0.0.1:${PORT[upstream]}" \
+        --key "$KEY" >"$WORK/hyper-floor.log" 2>&1 &
+    PID[hyper-floor]=$!
+    PORT[hyper-floor]=$port
+    remember "${PID[hyper-floor]}"
+    wait_http "http://127.0.0.1:$port/" || die "hyper-floor did not start"
+}
+
 start_ds24() {
     local port
     port=$(free_port)
@@ -507,8 +526,9 @@ for spec in "${SCENARIOS[@]}"; do
     log "scenario $scen: $method $path$( ((bytes > 0)) && echo " (form body, $bytes bytes)")"
     start_nginx
     start_haproxy
+    start_floor
     start_ds24
-    log "nginx :${PORT[nginx]}  haproxy :${PORT[haproxy]}  ds24-proxy :${PORT[ds24-proxy]}"
+    log "nginx :${PORT[nginx]}  haproxy :${PORT[haproxy]}  hyper-floor :${PORT[hyper-floor]}  ds24-proxy :${PORT[ds24-proxy]}"
     if [[ $scen == "${SCENARIOS[0]%% *}" ]]; then
         for c in "${CONTENDERS[@]}"; do
             check_contender "$c" || check_failed=1
@@ -526,14 +546,14 @@ for spec in "${SCENARIOS[@]}"; do
             run_wrk "$scen" "$c" "$r" "$DURATION" "$method" "$path" "$bytes"
         done
     done
-    for c in nginx haproxy ds24-proxy; do
+    for c in nginx haproxy hyper-floor ds24-proxy; do
         # shellcheck disable=SC2046
         printf '%s\t%s\t%d\n' "$scen" "$c" "$(peak_rss_kib $(pids_of "$c"))" >>"$RSS"
     done
-    for c in ds24-proxy haproxy nginx; do stop_contender "$c"; done
+    for c in ds24-proxy hyper-floor haproxy nginx; do stop_contender "$c"; done
 done
 
-log "scenario action: POST $ACTION_PATH (JSON {}) against GET /api/call/listProducts, ds24-proxy only"
+log "scenario action: POST $ACTION_PATH (JSON {}) against POST /api/call/listProducts (empty form), ds24-proxy only"
 start_ds24
 PORT[ds24-action]=${PORT[ds24-proxy]}
 ac=$(curl -s -o "$WORK/action.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
@@ -541,12 +561,12 @@ ac=$(curl -s -o "$WORK/action.body" -w '%{http_code}' -X POST -H 'Content-Type: 
 grep -q '"meta"' "$WORK/action.body" 2>/dev/null || ac+=" (not an action answer)"
 expect ds24-action "POST $ACTION_PATH -> 200 with data and meta" 200 "$ac" || die "the action check failed"
 if ((WARMUP > 0)); then
-    for c in "${ACTION_CONTENDERS[@]}"; do run_wrk action "$c" 0 "$WARMUP" GET /api/call/listProducts 0; done
+    for c in "${ACTION_CONTENDERS[@]}"; do run_wrk action "$c" 0 "$WARMUP" POST /api/call/listProducts 0; done
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
     for ((k = 0; k < 2; k++)); do
         c=${ACTION_CONTENDERS[(k + r - 1) % 2]}
-        run_wrk action "$c" "$r" "$DURATION" GET /api/call/listProducts 0
+        run_wrk action "$c" "$r" "$DURATION" POST /api/call/listProducts 0
     done
 done
 # shellcheck disable=SC2046
@@ -570,7 +590,7 @@ awk -F'\t' \
     -v rustc="$rustc_v" -v nginx_v="$nginx_v" -v haproxy_v="$haproxy_v" -v wrk_v="$wrk_v" \
     -v load_before="$load_before" -v load_after="$load_after" -v busy_before="$busy_before" -v git_rev="$git_rev" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -v scen_list="get post16k action" -v cont_list="${CONTENDERS[*]} ds24-action" \
-    -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body|action=ds24-proxy: action POST $ACTION_PATH (JSON {}) vs pass-through GET /api/call/listProducts" '
+    -v scen_desc="get=GET /api/call/listProducts|post16k=POST /api/call/listPurchases, $POST_BYTES-byte form body|action=ds24-proxy: action POST $ACTION_PATH (JSON {}) vs pass-through POST /api/call/listProducts (empty form)" '
 function median(key, n,    i, j, t, a) {
     for (i = 1; i <= n; i++) a[i] = vals[key, i]
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -633,8 +653,19 @@ END {
             o = oi == 1 ? "nginx" : "haproxy"; ko = s SUBSEP o
             if (!n[d] || !n[ko] || !R[ko] || !P99[ko]) continue
             tr = R[d] / R[ko]; pr = P99[d] / P99[ko]
-            printf "ds24-proxy/%-8s throughput %.2fx (target >= 1.00), p99 %.2fx (target <= 1.00)\n", o, tr, pr
+            printf "ds24-proxy/%-11s throughput %.2fx (target >= 1.00), p99 %.2fx (target <= 1.00)\n", o, tr, pr
             rjs = rjs (rjs == "" ? "" : ",") sprintf("\"ds24-proxy/%s\":{\"throughput\":%.3f,\"p99\":%.3f}", o, tr, pr)
+        }
+        # The floor beside nginx (what the stack itself allows), and
+        # ds24-proxy beside the floor (what its features cost).
+        kf = s SUBSEP "hyper-floor"
+        for (oi = 1; oi <= 2; oi++) {
+            o = oi == 1 ? "nginx" : "hyper-floor"; ko = s SUBSEP o
+            a = oi == 1 ? kf : d; an = oi == 1 ? "hyper-floor" : "ds24-proxy"
+            if (!n[a] || !n[ko] || !R[ko] || !P99[ko]) continue
+            tr = R[a] / R[ko]; pr = P99[a] / P99[ko]
+            printf "%s/%-*s throughput %.2fx, p99 %.2fx (for reference)\n", an, 21 - length(an), o, tr, pr
+            rjs = rjs (rjs == "" ? "" : ",") sprintf("\"%s/%s\":{\"throughput\":%.3f,\"p99\":%.3f}", an, o, tr, pr)
         }
         sj = sj (sj == "" ? "" : ",") sprintf("{\"name\":%s,\"request\":%s,\"contenders\":[%s],\"ratios\":{%s}}", js(s), js(desc[s]), cjs, rjs)
     }
