@@ -10,20 +10,30 @@ pub const CONNECTION_CHOICE: HeaderName = HeaderName::from_static("x-ds24-connec
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the non-standard ones proxies
 /// commonly see. They describe one connection, not the message.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ]
+    .contains(&name)
+}
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Removes every header `doomed` picks, plus hop-by-hop headers and those
+/// the `Connection` header names.
+///
+/// One pass over the names present: a message usually carries none of the
+/// headers to drop, and looking each candidate up by name (hashing it, and
+/// parsing it when given as text) cost more than the scan on every request.
+fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -31,67 +41,63 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    let remove: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n) || named.contains(n) || doomed(n))
+        .cloned()
+        .collect();
+    for name in remove {
         headers.remove(name);
     }
 }
 
 /// Prepares client headers for the upstream: hop-by-hop headers, `Host`
-/// (the client may have sent anything; reqwest sets the real one), `Expect`
-/// (answered by our own server), the connection choice, and every
+/// (the client may have sent anything; the client sets the real one),
+/// `Expect` (answered by our own server), the connection choice, and every
 /// credential the client sent are dropped.
 pub fn for_upstream(mut headers: HeaderMap) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
-    for name in [
-        header::HOST,
-        header::EXPECT,
-        header::AUTHORIZATION,
-        header::COOKIE,
-        API_KEY,
-        CONNECTION_CHOICE,
-    ] {
-        headers.remove(name);
-    }
+    strip(&mut headers, |name| {
+        [
+            &header::HOST,
+            &header::EXPECT,
+            &header::AUTHORIZATION,
+            &header::COOKIE,
+            &API_KEY,
+            &CONNECTION_CHOICE,
+        ]
+        .contains(&name)
+            || is_lookalike(name)
+    });
     // Replies must be readable to spot a rejected key in a small error
     // envelope; compression on loopback-to-API traffic buys little.
     headers.insert(
         header::ACCEPT_ENCODING,
         http::HeaderValue::from_static("identity"),
     );
-    // PHP (and other CGI-style servers) read `X_DS_API_KEY` as the same
-    // variable as `X-DS-API-KEY`; such spellings must not smuggle a key in.
-    let lookalikes: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| n.as_str().contains('_'))
-        .filter(|n| {
-            let normal = n.as_str().replace('_', "-");
-            [
-                "x-ds-api-key",
-                "authorization",
-                "proxy-authorization",
-                "cookie",
-                "x-ds24-connection",
-            ]
-            .contains(&normal.as_str())
-        })
-        .cloned()
-        .collect();
-    for name in lookalikes {
-        headers.remove(name);
-    }
     headers
+}
+
+/// PHP (and other CGI-style servers) read `X_DS_API_KEY` as the same
+/// variable as `X-DS-API-KEY`; such spellings must not smuggle a key in.
+fn is_lookalike(name: &HeaderName) -> bool {
+    name.as_str().contains('_')
+        && [
+            "x-ds-api-key",
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "x-ds24-connection",
+        ]
+        .contains(&name.as_str().replace('_', "-").as_str())
 }
 
 /// Prepares upstream response headers for the client.
 pub fn for_client(mut headers: HeaderMap) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
-    // The proxy's own request id is the one the client correlates with.
-    headers.remove("x-request-id");
-    // Only the proxy says whether an answer was replayed from its record.
-    headers.remove("idempotent-replayed");
+    static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+    // The proxy's own request id is the one the client correlates with, and
+    // only the proxy says whether an answer was replayed from its record.
+    strip(&mut headers, |name| name == REQUEST_ID || name == REPLAYED);
     headers
 }
 
@@ -121,6 +127,31 @@ mod tests {
         assert_eq!(
             names,
             ["authorization_x", "content-type", "accept-encoding"]
+        );
+    }
+
+    #[test]
+    fn replies_lose_hop_by_hop_named_and_proxy_owned_headers_only() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("keep-alive", "timeout=5"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("proxy-connection", "keep-alive"),
+            ("x-request-id", "upstream-id"),
+            ("idempotent-replayed", "true"),
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+            ("x-request-id-extra", "kept"),
+        ] {
+            h.insert(HeaderName::from_static(k), v.parse().unwrap());
+        }
+        let out = for_client(h);
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["content-length", "content-type", "x-request-id-extra"]
         );
     }
 }

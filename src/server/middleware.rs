@@ -59,11 +59,10 @@ pub fn request_id_of(headers: &http::HeaderMap) -> String {
 
 /// Writes the JSON body of every [`ApiError`] response, and turns the bare
 /// 404/405 of the router into the same shape.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    // A clone of the header value shares its bytes: no allocation on the
-    // path where nothing goes wrong.
-    let id_value = req.headers().get(REQUEST_ID).cloned();
-    let mut response = next.run(req).await;
+///
+/// `id_value` is the request's id header (a clone shares its bytes: no
+/// allocation on the path where nothing goes wrong).
+async fn render_errors(mut response: Response, id_value: Option<HeaderValue>) -> Response {
     let id = id_value
         .as_ref()
         .and_then(|v| v.to_str().ok())
@@ -127,21 +126,17 @@ pub struct UpstreamReply;
 /// except on `/healthz` (probes). The exemption is by exact route: a prefix
 /// rule would let a pass-through path that merely starts the same way
 /// through with the stored key.
-pub async fn require_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+fn authenticate(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     let tokens = &state.config().tokens;
     if tokens.is_empty() {
         req.extensions_mut().insert(Caller::anonymous());
-        return next.run(req).await;
+        return Ok(());
     }
     // Digistore24 cannot send a token; the IPN receiver checks the event's
     // signature instead. Exact paths only (see `ipn::is_receiver_path`).
     if req.uri().path() == "/healthz" || crate::ipn::is_receiver_path(req.uri().path()) {
         req.extensions_mut().insert(Caller::anonymous());
-        return next.run(req).await;
+        return Ok(());
     }
     let presented = req
         .headers()
@@ -151,11 +146,10 @@ pub async fn require_token(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
     let Some(presented) = presented else {
-        return ApiError::new(
+        return Err(ApiError::new(
             ErrorKind::Unauthorized,
             "send `Authorization: Bearer <token>` with one of the tokens in DS24_PROXY_TOKEN",
-        )
-        .into_response();
+        ));
     };
     // Compare against every token without stopping early, in constant time,
     // so timing does not tell how much of a guess was right.
@@ -176,13 +170,12 @@ pub async fn require_token(
                 name: token.name.as_str().into(),
                 policy: token.policy.clone(),
             });
-            next.run(req).await
+            Ok(())
         }
-        None => ApiError::new(
+        None => Err(ApiError::new(
             ErrorKind::Unauthorized,
             "the bearer token is not one of the configured tokens (DS24_PROXY_TOKEN)",
-        )
-        .into_response(),
+        )),
     }
 }
 
@@ -190,30 +183,24 @@ pub async fn require_token(
 /// handled at once; one more gets `503 overloaded` immediately (with
 /// `Retry-After: 1`) rather than queueing without bound. Probes are exempt,
 /// so an overloaded proxy still reports itself alive.
-pub async fn limit_concurrency(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
-        return next.run(req).await;
+fn admit(
+    state: &AppState,
+    path: &str,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return Ok(None);
     }
-    let Ok(_permit) = state.in_flight().clone().try_acquire_owned() else {
+    let Ok(permit) = state.in_flight().clone().try_acquire_owned() else {
         state.metrics().shed();
-        let mut response = ApiError::new(
+        return Err(ApiError::new(
             ErrorKind::Overloaded,
             format!(
                 "more than {} requests are in flight; try again in a moment",
                 state.config().max_concurrent_requests
             ),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        ));
     };
-    next.run(req).await
+    Ok(Some(permit))
 }
 
 /// Function and connection of a request, filled in by the handler once it
@@ -232,31 +219,33 @@ impl CallLabels {
     }
 }
 
-/// Counts every request by route, function, connection and status, and
-/// keeps the in-flight gauge.
-pub async fn record_metrics(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Every request's own middleware, in one layer, outermost first: metrics
+/// (count by route, function, connection and status; the in-flight gauge),
+/// the error renderer, load shedding, then the inbound token check.
+///
+/// One `from_fn` layer rather than four: each layer boxed a future and
+/// cloned the boxed inner service on every request.
+pub async fn per_request(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let labels = CallLabels::default();
     req.extensions_mut().insert(labels.clone());
-    let path = req.uri().path();
-    let route = if crate::ipn::is_receiver_path(path) {
-        "ipn"
-    } else if path.starts_with("/actions") || path.contains("/actions/") {
-        "action"
-    } else if matches!(
-        path,
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections" | "/events"
-    ) || path.starts_with("/events/")
-    {
-        "admin"
-    } else {
-        "passthrough"
-    };
+    let route = route_of(req.uri().path());
     let _in_flight = state.metrics().in_flight();
-    let response = next.run(req).await;
+    let id_value = req.headers().get(REQUEST_ID).cloned();
+    let response = match admit(&state, req.uri().path()) {
+        Err(overloaded) => {
+            let mut response = overloaded.into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        // The permit is held until the handler has answered (head).
+        Ok(_permit) => match authenticate(&state, &mut req) {
+            Ok(()) => next.run(req).await,
+            Err(refused) => refused.into_response(),
+        },
+    };
+    let response = render_errors(response, id_value).await;
     let (function, connection) = labels
         .0
         .get()
@@ -273,4 +262,21 @@ pub async fn record_metrics(
         state.metrics().policy_denial("caller", function);
     }
     response
+}
+
+/// The `route` label of a request path.
+fn route_of(path: &str) -> &'static str {
+    if crate::ipn::is_receiver_path(path) {
+        "ipn"
+    } else if path.starts_with("/actions") || path.contains("/actions/") {
+        "action"
+    } else if matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections" | "/events"
+    ) || path.starts_with("/events/")
+    {
+        "admin"
+    } else {
+        "passthrough"
+    }
 }

@@ -64,17 +64,8 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(trace::layer())
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                middleware::record_metrics,
-            ))
-            .layer(axum::middleware::from_fn(middleware::render_errors))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                middleware::limit_concurrency,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
                 state,
-                middleware::require_token,
+                middleware::per_request,
             )),
     )
 }
