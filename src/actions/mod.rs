@@ -9,6 +9,7 @@ mod encode;
 mod rank;
 mod schema;
 mod validate;
+pub use validate::page_count;
 
 #[cfg(test)]
 mod tests;

@@ -44,7 +44,8 @@ impl Walk {
         input.remove("all_pages");
         let max_pages = input
             .remove("max_pages")
-            .and_then(|v| v.as_u64())
+            .as_ref()
+            .and_then(crate::actions::page_count)
             .unwrap_or(DEFAULT_MAX_PAGES)
             .max(1);
         let next_page = input
@@ -197,4 +198,39 @@ fn lines(items: &[Value]) -> Bytes {
         out.push(b'\n');
     }
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::Walk;
+
+    fn walk(input: Value) -> Walk {
+        let Value::Object(input) = input else {
+            unreachable!("the tests pass objects")
+        };
+        let action = crate::actions::CATALOG
+            .iter()
+            .find(|a| a.key == "list-purchases")
+            .expect("list-purchases is in the catalog");
+        Walk::new(action, input)
+    }
+
+    #[test]
+    fn max_pages_is_read_as_the_validator_accepts_it() {
+        for (given, used) in [
+            (json!(3), 3),
+            (json!(47.0), 47),
+            (json!(0), 1),
+            (json!(1e30), u64::MAX),
+        ] {
+            assert_eq!(
+                walk(json!({ "max_pages": given })).meta()["max_pages"],
+                used
+            );
+        }
+        let default = walk(Value::Object(Map::new())).meta()["max_pages"].clone();
+        assert_eq!(default, super::DEFAULT_MAX_PAGES);
+    }
 }

@@ -133,6 +133,11 @@ fn every_schema_compiles_and_agrees_with_the_validator() {
             assert!(agree(a, &validator, &paged, "control fields"));
             paged.insert("max_pages".into(), json!(0));
             assert!(!agree(a, &validator, &paged, "max_pages 0"));
+            // JSON Schema's integer includes 47.0 (found by the proptest below).
+            paged.insert("max_pages".into(), json!(47.0));
+            assert!(agree(a, &validator, &paged, "max_pages 47.0"));
+            paged.insert("max_pages".into(), json!(2.5));
+            assert!(!agree(a, &validator, &paged, "max_pages 2.5"));
         } else {
             let mut paged = minimal.clone();
             paged.insert("all_pages".into(), json!(true));

@@ -58,6 +58,18 @@ pub(super) fn validate_value(
     }
 }
 
+/// A count such as `max_pages`: a non-negative JSON integer, also written
+/// `47.0` (JSON Schema's `integer` includes numbers without a fraction).
+pub fn page_count(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            // Saturates: 1e30 pages means "as many as there are".
+            .map(|f| f as u64)
+    })
+}
+
 fn check_control(action: &ActionDef, key: &str, value: &Value, path: &Path, errors: &mut Errors) {
     if !action.is_paged() {
         let message = format!(
@@ -68,7 +80,7 @@ fn check_control(action: &ActionDef, key: &str, value: &Value, path: &Path, erro
     }
     let ok = match key {
         "all_pages" => value.is_boolean(),
-        _ => value.as_u64().is_some_and(|n| n >= 1),
+        _ => page_count(value).is_some_and(|n| n >= 1),
     };
     if !ok {
         let want = if key == "all_pages" {
