@@ -427,3 +427,33 @@ async fn a_100_mib_reply_streams_back_without_being_held_in_memory() {
         peak >> 20
     );
 }
+
+#[tokio::test]
+async fn server_workers_sets_the_threads_that_serve_connections() {
+    let fake = FakeDs24::start().await;
+    let base = fake.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ds24.toml");
+    std::fs::write(&config, "[server]\nworkers = 3\n").unwrap();
+    let proxy = Proxy::start(
+        &["--config", config.to_str().unwrap()],
+        &[("DS24_API_KEY", TEST_KEY), ("DS24_BASE_URL", &base)],
+    );
+    // Several connections (a fresh client each), so every worker gets one.
+    for _ in 0..6 {
+        let response = reqwest::Client::new()
+            .get(proxy.url("/listProducts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let mut workers: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("ds24-worker-"))
+        .collect();
+    workers.sort();
+    assert_eq!(workers, ["ds24-worker-0", "ds24-worker-1", "ds24-worker-2"]);
+}
