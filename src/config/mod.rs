@@ -41,7 +41,7 @@ pub struct Config {
     /// `server.max_concurrent_requests`; default 1024.
     pub max_concurrent_requests: usize,
     /// `server.workers`: threads serving client connections; default (0)
-    /// one per core.
+    /// one per core, at most 4.
     pub workers: usize,
     /// `server.tokens` / `DS24_PROXY_TOKEN`; empty means no inbound auth.
     pub tokens: Vec<InboundToken>,

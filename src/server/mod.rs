@@ -77,7 +77,8 @@ pub struct ServeOptions {
     pub drain: Duration,
     /// A client must send a request's head within this time.
     pub header_read_timeout: Duration,
-    /// Connection worker threads ([`workers`]); 0 means one per core.
+    /// Connection worker threads ([`workers`]); 0 means one per core, at
+    /// most [`workers::MAX_DEFAULT`].
     pub workers: usize,
 }
 
@@ -157,5 +158,6 @@ pub async fn serve(
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(options.drain) => tracing::warn!("drain time over; closing remaining connections"),
     }
+    workers.stop().await;
     Ok(())
 }

@@ -11,17 +11,28 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot;
 
-/// A fixed set of worker threads; dropping it stops them.
+/// Store work a request started (an audit entry, a renewed key being saved)
+/// runs on its worker's blocking pool; at shutdown each worker waits this
+/// long for it before the thread ends.
+const BLOCKING_GRACE: Duration = Duration::from_secs(30);
+
+/// The blocking threads of all workers together (tokio's default for one
+/// runtime), shared out so that more workers do not mean more threads.
+const BLOCKING_THREADS: usize = 512;
+
+/// A fixed set of worker threads. [`Workers::stop`] ends them and waits;
+/// dropping them without `stop` only tells them to end.
 #[derive(Debug)]
 pub struct Workers {
     handles: Vec<Handle>,
-    // Held only to be dropped: each worker runs until its sender goes.
-    _stops: Vec<oneshot::Sender<()>>,
+    stops: Vec<oneshot::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
     next: AtomicUsize,
 }
 
@@ -32,33 +43,48 @@ impl Workers {
     /// When a runtime or a thread cannot be created.
     pub fn start(count: usize) -> std::io::Result<Self> {
         let count = count.max(1);
-        let mut handles = Vec::with_capacity(count);
-        let mut stops = Vec::with_capacity(count);
+        let mut workers = Self {
+            handles: Vec::with_capacity(count),
+            stops: Vec::with_capacity(count),
+            threads: Vec::with_capacity(count),
+            next: AtomicUsize::new(0),
+        };
         for i in 0..count {
-            let runtime = Builder::new_current_thread()
-                .enable_all()
-                .thread_name(format!("ds24-blocking-{i}"))
-                .build()?;
             let (stop, stopped) = oneshot::channel::<()>();
-            handles.push(runtime.handle().clone());
-            stops.push(stop);
-            std::thread::Builder::new()
+            let (started, handle) = std::sync::mpsc::channel();
+            // The runtime is built on its own thread: a runtime dropped in
+            // async code (here, if a later step failed) would panic.
+            let thread = std::thread::Builder::new()
                 .name(format!("ds24-worker-{i}"))
                 .spawn(move || {
+                    let runtime = match Builder::new_current_thread()
+                        .enable_all()
+                        .thread_name(format!("ds24-blocking-{i}"))
+                        .max_blocking_threads((BLOCKING_THREADS / count).max(8))
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(runtime.handle().clone()));
                     runtime.block_on(async {
                         let _ = stopped.await;
                     });
-                    // Connections still open were given their drain time by
-                    // the server; whatever is left is cut here. A store call
-                    // in flight on the blocking pool is not waited for long.
-                    runtime.shutdown_timeout(Duration::from_secs(1));
+                    // Connections still open had their drain time; they are
+                    // cut here. Blocking work already running is waited for.
+                    runtime.shutdown_timeout(BLOCKING_GRACE);
                 })?;
+            let handle = handle
+                .recv()
+                .map_err(|_| std::io::Error::other("a connection worker died while starting"))??;
+            workers.handles.push(handle);
+            workers.stops.push(stop);
+            workers.threads.push(thread);
         }
-        Ok(Self {
-            handles,
-            _stops: stops,
-            next: AtomicUsize::new(0),
-        })
+        Ok(workers)
     }
 
     /// The number of workers.
@@ -79,12 +105,34 @@ impl Workers {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         drop(self.handles[i].spawn(task));
     }
+
+    /// Ends every worker: tasks still running are cancelled, store work
+    /// already started is waited for (up to 30 s). Returns once all threads
+    /// have ended, so nothing a request started is cut off by the process
+    /// exiting.
+    pub async fn stop(mut self) {
+        self.stops.clear();
+        let threads = std::mem::take(&mut self.threads);
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
+    }
 }
 
-/// The default number of workers: one per core the process may use.
+/// The default number of workers: one per core the process may use, at
+/// most [`MAX_DEFAULT`]: each worker keeps its own pool of connections to
+/// Digistore24, and a seller's traffic rarely needs more.
 pub fn default_count() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_DEFAULT)
 }
+
+/// See [`default_count`].
+pub const MAX_DEFAULT: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -112,18 +160,38 @@ mod tests {
             ]
         );
 
-        // A task still running when the workers are dropped is cancelled.
+        // A task still running when the workers stop is cancelled, and
+        // blocking work it had started is finished first.
         let (tx, rx) = oneshot::channel::<()>();
+        let wrote = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (began, begun) = oneshot::channel::<()>();
+        let flag = wrote.clone();
         workers.spawn(async move {
             let _keep = tx;
+            drop(tokio::task::spawn_blocking(move || {
+                let _ = began.send(());
+                std::thread::sleep(Duration::from_millis(300));
+                flag.store(true, Ordering::SeqCst);
+            }));
             std::future::pending::<()>().await;
         });
-        drop(workers);
+        begun.await.unwrap();
+        workers.stop().await;
+        assert!(
+            wrote.load(Ordering::SeqCst),
+            "stop returned before the blocking work had finished"
+        );
         assert!(
             tokio::time::timeout(Duration::from_secs(5), rx)
                 .await
                 .is_ok(),
             "the pending task was not dropped when the workers stopped"
         );
+    }
+
+    #[test]
+    fn the_default_is_one_per_core_up_to_four() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(default_count(), cores.min(MAX_DEFAULT));
     }
 }
