@@ -249,12 +249,9 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 /// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …).
 fn is_dot_segment(segment: &str) -> bool {
-    if segment.len() > "%2e%2e".len() {
-        return false;
-    }
-    let lower = segment.to_ascii_lowercase();
-    let plain = lower.replace("%2e", ".");
-    plain == "." || plain == ".."
+    [".", "..", "%2e", "%2e%2e", ".%2e", "%2e."]
+        .iter()
+        .any(|dot| segment.eq_ignore_ascii_case(dot))
 }
 
 /// Streams `body`, failing once more than `max` bytes went through.

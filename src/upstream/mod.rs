@@ -142,11 +142,13 @@ impl Upstream {
         &self,
         request: UpstreamRequest,
     ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        let host = request.uri.host().unwrap_or_default().to_owned();
-        let uri = request.uri;
+        // Only a failure names the host; cloning a Uri shares its bytes, so
+        // nothing is copied on the way through.
+        let target = request.uri.clone();
+        let host = || target.host().unwrap_or_default().to_owned();
         let mut outgoing = http::Request::new(request.body);
         *outgoing.method_mut() = request.method;
-        *outgoing.uri_mut() = uri;
+        *outgoing.uri_mut() = request.uri;
         *outgoing.headers_mut() = request.headers;
         // One deadline for the whole exchange, the reply body included.
         let deadline = tokio::time::Instant::now() + self.request_timeout;
@@ -154,11 +156,11 @@ impl Upstream {
         {
             Err(_) => {
                 return Err(UpstreamError::Timeout {
-                    host,
+                    host: host(),
                     timeout: self.request_timeout,
                 });
             }
-            Ok(Err(e)) => return Err(UpstreamError::from_client(&e, &host)),
+            Ok(Err(e)) => return Err(UpstreamError::from_client(&e, &host())),
             Ok(Ok(response)) => response,
         };
         Ok(response.map(|body| UpstreamBody::new(body, deadline, self.request_timeout)))

@@ -146,12 +146,15 @@ async fn run(
             .with("error_count", json!(total))
     })?;
 
-    let meta = Meta {
-        action: action.key,
-        function: action.function,
-        connection: &conn.name,
-        request_id: &id,
-        api_version: None,
+    // The start of a page walk's `meta`; the walk adds `paging` and
+    // `api_version` as it learns them. A single call writes its own below.
+    let walk_meta = || {
+        json!({
+            "action": action.key,
+            "function": action.function,
+            "connection": conn.name,
+            "request_id": &*id,
+        })
     };
     let wants_all = input
         .get("all_pages")
@@ -163,7 +166,7 @@ async fn run(
         .is_some_and(|v| v.contains("application/x-ndjson"));
     if action.is_paged() && wants_ndjson {
         let walk = pages::Walk::new(action, input);
-        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, meta.walk()).await?;
+        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, walk_meta()).await?;
         let mut response = Response::new(Body::from_stream(stream));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -174,7 +177,7 @@ async fn run(
     if action.is_paged() && wants_all {
         let mut walk = pages::Walk::new(action, input);
         let (data, api_version) = pages::collect(&state, &conn.name, &mut walk).await?;
-        let mut meta = meta.walk();
+        let mut meta = walk_meta();
         meta["paging"] = walk.meta();
         meta["api_version"] = json!(api_version);
         return Ok(Json(json!({ "data": data, "meta": meta })).into_response());
@@ -287,19 +290,6 @@ struct Meta<'a> {
     connection: &'a str,
     request_id: &'a str,
     api_version: Option<&'a str>,
-}
-
-impl Meta<'_> {
-    /// The start of a page walk's `meta`; the walk adds `paging` and
-    /// `api_version` as it learns them.
-    fn walk(&self) -> Value {
-        json!({
-            "action": self.action,
-            "function": self.function,
-            "connection": self.connection,
-            "request_id": self.request_id,
-        })
-    }
 }
 
 /// `{"data": <Digistore24's data, verbatim>, "meta": …}` written directly:
