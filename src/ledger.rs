@@ -11,8 +11,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::actions::Effect;
+use crate::app::AppState;
 use crate::call::{CallError, Cause, Delivery};
-use crate::server::state::AppState;
 use crate::store::{AuditEntry, Begin, Store};
 
 /// The header clients send.

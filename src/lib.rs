@@ -19,6 +19,7 @@
 //! - [`telemetry`]: tracing subscriber setup.
 
 pub mod actions;
+pub mod app;
 pub mod call;
 pub mod cli;
 pub mod config;
@@ -39,8 +40,8 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
+pub use app::AppState;
 pub use config::Config;
-pub use server::state::AppState;
 
 /// Runs the proxy on an already bound `listener` until `shutdown` resolves,
 /// then drains requests in flight (up to `server.drain_timeout_secs`).

@@ -39,14 +39,6 @@ impl Caller {
         }
     }
 
-    /// A command run in this process (`request`, `actions run`).
-    pub fn local_cli() -> Self {
-        Self {
-            name: "local-cli".into(),
-            policy: None,
-        }
-    }
-
     /// Checks one call against the policy.
     ///
     /// # Errors
@@ -92,17 +84,27 @@ impl Caller {
     }
 }
 
+/// A call the caller's policy does not allow; nothing was sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{why}; nothing was sent to Digistore24")]
+pub struct Denied {
+    /// What the policy does not allow.
+    pub why: String,
+    /// Who was refused (a token's name, never the token).
+    pub caller: Arc<str>,
+}
+
 /// The caller of a request (set by the token check) and whether it may make
 /// this call.
 ///
 /// # Errors
-/// `403 forbidden_by_policy` with what the policy does not allow.
+/// [`Denied`] with what the policy does not allow.
 pub fn authorize(
     extensions: &http::Extensions,
     connection: &str,
     function: &str,
     effect: Effect,
-) -> Result<Caller, crate::server::error::ApiError> {
+) -> Result<Caller, Denied> {
     let caller = extensions
         .get::<Caller>()
         .cloned()
@@ -119,10 +121,10 @@ pub fn authorize(
     });
     checked.map_err(|why| {
         tracing::warn!(caller = %caller.name, function, connection, "call refused by policy");
-        crate::server::error::ApiError::new(
-            crate::server::error::ErrorKind::ForbiddenByPolicy,
-            format!("{why}; nothing was sent to Digistore24"),
-        )
+        Denied {
+            why,
+            caller: caller.name.clone(),
+        }
     })?;
     Ok(caller)
 }

@@ -17,12 +17,12 @@ use http::{HeaderMap, Method, StatusCode, header};
 
 use super::error::{CallError, Cause};
 use crate::actions::Effect;
+use crate::app::{AppState, Connection};
 use crate::credentials::{CredentialError, Renewal};
 use crate::ledger::SendGate;
 use crate::resilience::{
     BreakerState, Effect as RetryEffect, Outcome, Permit, Verdict, parse_retry_after,
 };
-use crate::server::state::{AppState, Connection};
 use crate::upstream::{Reply, UpstreamError, UpstreamRequest, codes, envelope};
 
 /// Replies up to this size are read to look for a rejection; Digistore24's

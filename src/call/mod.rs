@@ -18,9 +18,9 @@ pub use error::{CallError, Cause, Delivery};
 use exchange::{OutBody, ReplyBody, ReplyMode};
 
 use crate::actions::ActionDef;
+use crate::app::{AppState, Connection};
 use crate::ledger::SendGate;
 use crate::proxy::target_url;
-use crate::server::state::{AppState, Connection};
 use crate::upstream::{Ds24Error, Reply, envelope};
 
 /// Largest upstream reply an action reads into memory. An action has to

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, CallError, call};
 use crate::actions::ActionDef;
-use crate::server::state::{AppState, Connection};
+use crate::app::{AppState, Connection};
 
 /// Pages fetched when the input sets no `max_pages`.
 pub const DEFAULT_MAX_PAGES: u64 = 100;

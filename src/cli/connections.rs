@@ -7,11 +7,11 @@ use http::Request;
 use serde_json::{Value, json};
 
 use super::local::{self, CallOptions};
+use crate::app::AppState;
 use crate::call::direct::call_with_key;
 use crate::config::{self, Overrides, ProcessEnv};
 use crate::credentials::CredentialSource;
 use crate::server::routes::connections::describe;
-use crate::server::state::AppState;
 
 /// `ds24-proxy connections …`
 #[derive(Debug, clap::Subcommand)]

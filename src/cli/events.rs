@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::ipn::events::{EventsQuery, event_json};
+use crate::server::routes::events::{EventsQuery, event_json};
 use crate::store::Store;
 
 /// `ds24-proxy events …`

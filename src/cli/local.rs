@@ -9,8 +9,9 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use tower::ServiceExt;
 
+use crate::app::AppState;
 use crate::config::{self, Overrides, ProcessEnv};
-use crate::server::{self, state::AppState};
+use crate::server;
 
 /// Options shared by the commands that call Digistore24.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -1,16 +1,16 @@
 //! Digistore24's events (IPN): the proxy is the app's safe inbox.
 //!
-//! - `receiver`: `GET`/`POST /ipn/{connection}`: the signature is checked
-//!   (fail closed), the event is stored durably, then `OK` is answered.
 //! - `relay`: a background task delivers each stored event to the app's
 //!   URLs as JSON, in order per purchase, with retries and a dead letter.
-//! - `events`: `GET /events`, `GET /events/{id}`, `POST /events/{id}/replay`.
 //! - `signature`: `sha_sign` (API-FACTS §7.2).
+//!
+//! The HTTP side lives at the edge: `server::routes::ipn` receives
+//! (`GET`/`POST /ipn/{connection}`: the signature is checked, failing
+//! closed, the event is stored durably, then `OK` is answered) and
+//! `server::routes::events` shows and replays (`/events…`).
 //! - `payload`: what the app receives.
 
-pub mod events;
 pub mod payload;
-pub mod receiver;
 pub mod relay;
 pub mod signature;
 

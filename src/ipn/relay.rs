@@ -18,8 +18,8 @@ use std::time::Duration;
 use http::{HeaderValue, header};
 
 use super::payload;
+use crate::app::AppState;
 use crate::config::IpnSettings;
-use crate::server::state::AppState;
 use crate::store::{Attempt, DueDelivery};
 
 /// The shortest pause between rounds that found nothing to do.

@@ -8,10 +8,11 @@
 
 use axum::response::{IntoResponse, Response};
 
+use crate::app::{ConnectionChoice, StoreUnavailable};
 use crate::call::{CallError, Cause};
 use crate::credentials::CredentialError;
 use crate::ledger::{ErrorReply, LedgerError, Recorded};
-use crate::server::state::StoreUnavailable;
+use crate::policy::Denied;
 use crate::upstream::{Ds24Error, UpstreamError};
 use http::StatusCode;
 use serde_json::{Map, Value};
@@ -245,6 +246,25 @@ impl From<LedgerError> for ApiError {
             LedgerError::Store(_) => ApiError::new(ErrorKind::Internal, e.to_string())
                 .with_status(StatusCode::SERVICE_UNAVAILABLE),
         }
+    }
+}
+
+impl From<ConnectionChoice> for ApiError {
+    fn from(e: ConnectionChoice) -> Self {
+        match e {
+            ConnectionChoice::Unknown { .. } => {
+                ApiError::new(ErrorKind::UnknownConnection, e.to_string())
+            }
+            ConnectionChoice::Unreadable | ConnectionChoice::Conflict { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        ApiError::new(ErrorKind::ForbiddenByPolicy, e.to_string())
     }
 }
 

@@ -10,7 +10,7 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, ErrorKind};
-use super::state::AppState;
+use crate::app::AppState;
 use crate::policy::Caller;
 
 /// Header carrying the request id, in both directions.
@@ -62,14 +62,17 @@ pub fn request_id_of(headers: &http::HeaderMap) -> String {
 ///
 /// `id_value` is the request's id header (a clone shares its bytes: no
 /// allocation on the path where nothing goes wrong).
-async fn render_errors(mut response: Response, id_value: Option<HeaderValue>) -> Response {
+async fn render_errors(
+    mut response: Response,
+    id_value: Option<HeaderValue>,
+) -> (Response, Option<ErrorKind>) {
     let id = id_value
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => error,
-        None if response.extensions().get::<UpstreamReply>().is_some() => return response,
+        None if response.extensions().get::<UpstreamReply>().is_some() => return (response, None),
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED
             && !has_json_body(&response) =>
         {
@@ -90,12 +93,12 @@ async fn render_errors(mut response: Response, id_value: Option<HeaderValue>) ->
                 .collect::<String>();
             let error = ApiError::bad_request(format!("the request could not be read: {text}"))
                 .with_status(status);
-            return json_error(parts, &error, id);
+            return (json_error(parts, &error, id), Some(error.kind));
         }
-        None => return response,
+        None => return (response, None),
     };
     let (parts, _) = response.into_parts();
-    json_error(parts, &error, id)
+    (json_error(parts, &error, id), Some(error.kind))
 }
 
 fn json_error(mut parts: http::response::Parts, error: &ApiError, id: &str) -> Response {
@@ -231,6 +234,7 @@ pub async fn per_request(State(state): State<AppState>, mut req: Request, next: 
     let route = route_of(req.uri().path());
     let _in_flight = state.metrics().in_flight();
     let id_value = req.headers().get(REQUEST_ID).cloned();
+    let mut caller: Option<std::sync::Arc<str>> = None;
     let response = match admit(&state, req.uri().path()) {
         Err(overloaded) => {
             let mut response = overloaded.into_response();
@@ -241,11 +245,14 @@ pub async fn per_request(State(state): State<AppState>, mut req: Request, next: 
         }
         // The permit is held until the handler has answered (head).
         Ok(_permit) => match authenticate(&state, &mut req) {
-            Ok(()) => next.run(req).await,
+            Ok(()) => {
+                caller = req.extensions().get::<Caller>().map(|c| c.name.clone());
+                next.run(req).await
+            }
             Err(refused) => refused.into_response(),
         },
     };
-    let response = render_errors(response, id_value).await;
+    let (response, kind) = render_errors(response, id_value).await;
     let (function, connection) = labels
         .0
         .get()
@@ -254,12 +261,9 @@ pub async fn per_request(State(state): State<AppState>, mut req: Request, next: 
     state
         .metrics()
         .request(route, function, connection, response.status().as_u16());
-    if response.status() == StatusCode::FORBIDDEN
-        && route != "ipn"
-        && response.extensions().get::<UpstreamReply>().is_none()
-    {
-        // forbidden_by_policy is the only 403 the proxy makes itself.
-        state.metrics().policy_denial("caller", function);
+    if kind == Some(ErrorKind::ForbiddenByPolicy) {
+        let token = caller.as_deref().unwrap_or("anonymous");
+        state.metrics().policy_denial(token, function);
     }
     response
 }

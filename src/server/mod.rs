@@ -4,7 +4,6 @@
 pub mod error;
 pub mod middleware;
 pub mod routes;
-pub mod state;
 mod trace;
 pub mod workers;
 
@@ -22,8 +21,8 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::app::AppState;
 use crate::proxy;
-use state::AppState;
 
 /// Builds the router with every route and layer.
 pub fn router(state: AppState) -> Router {
@@ -44,11 +43,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/ipn/{connection}",
-            get(crate::ipn::receiver::check).post(crate::ipn::receiver::receive),
+            get(routes::ipn::check).post(routes::ipn::receive),
         )
-        .route("/events", get(crate::ipn::events::list))
-        .route("/events/{id}", get(crate::ipn::events::show))
-        .route("/events/{id}/replay", post(crate::ipn::events::replay))
+        .route("/events", get(routes::events::list))
+        .route("/events/{id}", get(routes::events::show))
+        .route("/events/{id}/replay", post(routes::events::replay))
         .fallback(routes::passthrough::pass_through)
         .with_state(state.clone());
     // Outermost first: secrets are marked sensitive before anything can log

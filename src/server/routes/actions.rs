@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionDef};
+use crate::app::AppState;
 use crate::call::{self, CallError, pages};
 use crate::ledger::{self, Guarded, Recorded};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::middleware::request_id;
-use crate::server::state::AppState;
 
 /// Largest action input (DESIGN.md: 1 MiB).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;

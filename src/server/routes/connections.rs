@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::app::{AppState, Connection};
 use crate::credentials::CredentialSource;
-use crate::server::state::{AppState, Connection};
 
 /// RFC 3339 in UTC, or null.
 pub fn rfc3339(t: Option<SystemTime>) -> Value {

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::server::state::AppState;
+use crate::app::AppState;
 
 /// Liveness: answers as long as the process serves HTTP.
 pub async fn healthz() -> Json<Value> {

@@ -2,7 +2,9 @@
 
 pub mod actions;
 pub mod connections;
+pub mod events;
 pub mod health;
+pub mod ipn;
 pub mod openapi;
 pub mod passthrough;
 

@@ -13,13 +13,13 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, Method, header};
 
+use crate::app::AppState;
 use crate::call::exchange::{self, Exchange, OutBody, ReplyBody, ReplyMode};
 use crate::call::{CallError, Cause};
 use crate::ledger::{self, Guarded, MAX_RECORDED_REPLY};
 use crate::proxy::limit::limited;
 use crate::proxy::{headers, path, target_url};
 use crate::server::error::{ApiError, ErrorKind};
-use crate::server::state::AppState;
 
 /// Handler for every path the router does not claim.
 pub async fn pass_through(

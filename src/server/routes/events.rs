@@ -6,11 +6,11 @@ use axum::extract::{Extension, Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::payload::{fields_object, rfc3339_ms, summary};
 use crate::actions::Effect;
+use crate::app::AppState;
+use crate::ipn::payload::{fields_object, rfc3339_ms, summary};
 use crate::policy::Caller;
 use crate::server::error::{ApiError, ErrorKind};
-use crate::server::state::AppState;
 use crate::store::{EVENT_STATES, IpnEvent, IpnFilter, Store, StoreError};
 
 /// Query of `GET /events`.
@@ -61,7 +61,7 @@ pub fn event_json(event: &IpnEvent) -> Value {
         .iter()
         .map(|d| {
             json!({
-                "target": super::relay::shown_target(&d.target),
+                "target": crate::ipn::relay::shown_target(&d.target),
                 "state": d.state.as_str(),
                 "attempts": d.attempts,
                 "next_attempt_at": (d.state == crate::store::DeliveryState::Pending).then(|| rfc3339_ms(d.next_attempt_at_ms)),
@@ -175,7 +175,7 @@ pub async fn replay(
         .get(&event.connection)
         .map(|c| c.ipn.forward_to.iter().map(ToString::to_string).collect())
         .unwrap_or_default();
-    let now = super::now_ms();
+    let now = crate::ipn::now_ms();
     let n = blocking(store, move |s| s.ipn_replay(id, &targets, now))
         .await?
         .ok_or_else(|| not_found(id))?;

@@ -1,5 +1,8 @@
-//! Shared application state: the configuration, the connections with their
-//! credentials, and the upstream client. Cheap to clone (one `Arc`).
+//! The application as composed at start: the configuration, the
+//! connections with their credentials, breakers and rate limits, the
+//! upstream client, the store and the metrics. Cheap to clone (one `Arc`).
+//! The services (the call pipeline, the ledger, IPN) take it; the HTTP edge
+//! holds it as its router state. It knows nothing about HTTP responses.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +14,6 @@ use crate::credentials::source::SourceContext;
 use crate::credentials::{Clock, Credential, CredentialSource, SystemClock};
 use crate::metrics::Metrics;
 use crate::resilience::{BreakerConfig, CircuitBreaker, RateLimiter};
-use crate::server::error::{ApiError, ErrorKind};
 use crate::store::{SqliteStore, Store};
 use crate::upstream::Upstream;
 
@@ -211,40 +213,62 @@ impl AppState {
     /// the `X-DS24-Connection` header (they must agree), else `main`.
     ///
     /// # Errors
-    /// `bad_request` for a conflict, `unknown_connection` for a name that is
-    /// not configured.
+    /// [`ConnectionChoice`]: a conflict, an unreadable header, or a name
+    /// that is not configured.
     pub fn choose_connection(
         &self,
         from_path: Option<&str>,
         headers: &http::HeaderMap,
-    ) -> Result<&Arc<Connection>, ApiError> {
+    ) -> Result<&Arc<Connection>, ConnectionChoice> {
         let from_header = match headers.get(crate::proxy::headers::CONNECTION_CHOICE) {
-            Some(v) => Some(v.to_str().map_err(|_| {
-                ApiError::bad_request("X-DS24-Connection must be a plain connection name")
-            })?),
+            Some(v) => Some(v.to_str().map_err(|_| ConnectionChoice::Unreadable)?),
             None => None,
         };
         let name = match (from_path, from_header) {
             (Some(p), Some(h)) if p != h => {
-                return Err(ApiError::bad_request(format!(
-                    "the path names connection `{p}` but X-DS24-Connection names `{h}`; use one of them"
-                )));
+                return Err(ConnectionChoice::Conflict {
+                    path: p.to_owned(),
+                    header: h.to_owned(),
+                });
             }
             (Some(n), _) | (None, Some(n)) => n,
             (None, None) => crate::config::DEFAULT_CONNECTION,
         };
         self.connection(name).ok_or_else(|| {
-            let known: Vec<&str> = self.connections().map(|c| c.name.as_str()).collect();
-            ApiError::new(
-                ErrorKind::UnknownConnection,
-                format!(
-                    "no connection named `{}` is configured; configured: {}",
-                    name.chars().take(64).collect::<String>(),
-                    known.join(", ")
-                ),
-            )
+            let mut known: Vec<&str> = self.connections().map(|c| c.name.as_str()).collect();
+            known.sort_unstable();
+            ConnectionChoice::Unknown {
+                name: name.chars().take(64).collect(),
+                known: known.join(", "),
+            }
         })
     }
+}
+
+/// Why a request's connection could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionChoice {
+    /// The header is not text.
+    #[error("X-DS24-Connection must be a plain connection name")]
+    Unreadable,
+    /// Path and header disagree.
+    #[error(
+        "the path names connection `{path}` but X-DS24-Connection names `{header}`; use one of them"
+    )]
+    Conflict {
+        /// From the path.
+        path: String,
+        /// From the header.
+        header: String,
+    },
+    /// No such connection.
+    #[error("no connection named `{name}` is configured; configured: {known}")]
+    Unknown {
+        /// The name asked for (cut to 64 characters).
+        name: String,
+        /// The configured names.
+        known: String,
+    },
 }
 
 /// Opens the store when a connection keeps its secret there, or when one

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use secrecy::SecretString;
 
-use super::signature::{self, Refusal};
+use crate::app::AppState;
+use crate::ipn::signature::{self, Refusal};
 use crate::server::error::{ApiError, ErrorKind};
-use crate::server::state::AppState;
 use crate::store::{IpnStored, NewIpnEvent};
 
 /// The reply Digistore24 waits for (API-FACTS §7.4).
@@ -116,14 +116,14 @@ pub async fn receive(
     }
     let event = NewIpnEvent {
         connection: connection.clone(),
-        event: super::field(&fields, "event")
+        event: crate::ipn::field(&fields, "event")
             .unwrap_or("unknown")
             .to_owned(),
-        order_id: super::field(&fields, "order_id").map(str::to_owned),
-        transaction_id: super::field(&fields, "transaction_id").map(str::to_owned),
-        fingerprint: super::fingerprint(&fields),
+        order_id: crate::ipn::field(&fields, "order_id").map(str::to_owned),
+        transaction_id: crate::ipn::field(&fields, "transaction_id").map(str::to_owned),
+        fingerprint: crate::ipn::fingerprint(&fields),
         fields,
-        received_at_ms: super::now_ms(),
+        received_at_ms: crate::ipn::now_ms(),
     };
     let targets: Vec<String> = state
         .config()
