@@ -155,7 +155,12 @@ where
     let waited_since = std::time::Instant::now();
     loop {
         let (c, kk, f) = (conn.clone(), k.clone(), fp.clone());
-        let begun = blocking(store, move |s| s.begin_idempotent(&c, &kk, &f, now(), ttl)).await?;
+        // store-branch: adapt — the lease is the whole TTL: this ledger has no
+        // heartbeat yet, so a shorter lease would lapse under a slow live call.
+        let begun = blocking(store, move |s| {
+            s.begin_idempotent(&c, &kk, &f, now(), ttl, ttl)
+        })
+        .await?;
         match begun {
             Begin::Started => break,
             Begin::Done(record) => {
@@ -188,8 +193,33 @@ where
                 )
                 .with_status(StatusCode::CONFLICT));
             }
+            // store-branch: adapt — the first call was cut off after it may
+            // have been sent: never send it again; record and answer
+            // outcome_unknown (the store invents no reply bodies).
+            Begin::Orphaned(_) => {
+                let e = ApiError::new(
+                    ErrorKind::OutcomeUnknown,
+                    "the first request with this Idempotency-Key was cut off after it may have reached Digistore24; it was not sent again. Check its result before trying again with a new key",
+                );
+                let body = serde_json::to_vec(&e.body(&entry.request_id)).unwrap_or_default();
+                let (c, kk, status) = (conn, k, e.status.as_u16());
+                blocking(store, move |s| {
+                    s.complete_idempotent(&c, &kk, status, Some("application/json"), &body)
+                })
+                .await?;
+                return Err(e);
+            }
         }
     }
+    // store-branch: adapt — from here on the call may send: mark it so that a
+    // lapsed lease counts as "may have run", never as "free to send". If the
+    // mark fails, nothing is sent; the record is not abandoned either (it may
+    // be another caller's by now) and stays claimed until its lease lapses.
+    let (c, kk) = (conn.clone(), k.clone());
+    blocking(store, move |s| {
+        s.mark_idempotent_sending(&c, &kk, now(), now().saturating_add(ttl))
+    })
+    .await?;
     match call().await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
