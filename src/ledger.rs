@@ -158,21 +158,102 @@ impl LedgerError {
     }
 }
 
+/// How long a record of a running call stays claimed without news from
+/// its process; the ledger renews it every third of this while the call
+/// runs. When a process dies, its calls are settled this long after.
+pub const LEASE: Duration = Duration::from_secs(30);
+
 /// Tells the ledger, before an attempt's bytes may leave the proxy, that a
-/// write is about to be sent. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// write is about to be sent: the first time, its audit row is written (in
+/// progress) and its `Idempotency-Key` record marked "may have been sent",
+/// so a process that dies mid-call leaves a record that says so. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
 pub struct SendGate {
-    sent: Arc<std::sync::atomic::AtomicBool>,
+    inner: Arc<GateInner>,
+}
+
+#[derive(Debug)]
+struct GateInner {
+    store: Arc<dyn Store>,
+    audit: AuditEntry,
+    key: Option<(String, String)>,
+    /// The audit row, once written.
+    opened: tokio::sync::OnceCell<i64>,
 }
 
 impl SendGate {
-    /// Called by the exchange before each attempt is sent.
+    fn new(store: Arc<dyn Store>, audit: AuditEntry, key: Option<(String, String)>) -> Self {
+        Self {
+            inner: Arc::new(GateInner {
+                store,
+                audit,
+                key,
+                opened: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Called by the exchange before each attempt is sent; writes the
+    /// records the first time only.
     ///
     /// # Errors
-    /// When the record cannot be written: then nothing must be sent.
+    /// When the records cannot be written: then nothing may be sent.
     pub async fn before_send(&self) -> Result<(), LedgerError> {
-        self.sent.store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
+        let inner = &self.inner;
+        inner
+            .opened
+            .get_or_try_init(|| async {
+                let (audit, key) = (inner.audit.clone(), inner.key.clone());
+                blocking(&inner.store, move |s| {
+                    let until = now() + LEASE.as_secs() as i64;
+                    if let Some((connection, key)) = &key {
+                        s.mark_idempotent_sending(connection, key, now(), until)?;
+                    }
+                    s.begin_audit(&audit, until)
+                })
+                .await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The audit row, if the call got as far as sending.
+    fn audit_id(&self) -> Option<i64> {
+        self.inner.opened.get().copied()
+    }
+
+    /// Renews the leases of a call that is still running.
+    async fn heartbeat(&self) {
+        let (id, key) = (self.audit_id(), self.inner.key.clone());
+        let renewed = blocking(&self.inner.store, move |s| {
+            let until = now() + LEASE.as_secs() as i64;
+            if let Some((connection, key)) = &key {
+                s.extend_idempotent_lease(connection, key, until)?;
+            }
+            if let Some(id) = id {
+                s.extend_audit_lease(id, until)?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "could not renew the lease of a running call");
+        }
+    }
+}
+
+/// Runs `call`, renewing the gate's leases while it runs.
+async fn with_heartbeat<T>(gate: &SendGate, call: impl Future<Output = T>) -> T {
+    let mut call = std::pin::pin!(call);
+    let mut tick = tokio::time::interval(LEASE / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            out = &mut call => return out,
+            _ = tick.tick() => gate.heartbeat().await,
+        }
     }
 }
 
@@ -199,23 +280,6 @@ where
         .ledger()
         .await
         .map_err(|e| LedgerError::Store(e.to_string()))?;
-    let gate = SendGate::default();
-    let result = match key {
-        None => call(gate)
-            .await
-            .map(Guarded::Fresh)
-            .map_err(LedgerError::from),
-        Some(key) => idempotent(state, &store, &entry, key, &render, gate, call).await,
-    };
-    let outcome = match &result {
-        Ok(Guarded::Replayed(_)) => "replayed".to_owned(),
-        Ok(Guarded::Fresh(answer)) => answer.status().to_string(),
-        Err(LedgerError::Call(e)) => {
-            let rendered = render(e);
-            format!("{} {}", rendered.kind, rendered.reply.status)
-        }
-        Err(e) => e.label().to_owned(),
-    };
     let audit = AuditEntry {
         id: 0,
         at: now(),
@@ -229,18 +293,72 @@ where
         }
         .to_owned(),
         request_id: entry.request_id.clone(),
-        outcome,
+        outcome: crate::store::AUDIT_IN_PROGRESS.to_owned(),
         params_digest: entry.params_digest.clone(),
     };
-    let writer = store.clone();
-    match tokio::task::spawn_blocking(move || writer.append_audit(&audit)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, function = %entry.function, "could not write the audit entry");
+    let named = key.map(|k| (entry.connection.clone(), k.to_owned()));
+    let gate = SendGate::new(store.clone(), audit.clone(), named);
+    let result = match key {
+        None => with_heartbeat(&gate, call(gate.clone()))
+            .await
+            .map(Guarded::Fresh)
+            .map_err(LedgerError::from),
+        Some(key) => idempotent(state, &store, &entry, key, &render, &gate, call).await,
+    };
+    let outcome = match &result {
+        Ok(Guarded::Replayed(_)) => "replayed".to_owned(),
+        Ok(Guarded::Fresh(answer)) => answer.status().to_string(),
+        Err(LedgerError::Call(e)) => {
+            let rendered = render(e);
+            format!("{} {}", rendered.kind, rendered.reply.status)
         }
-        Err(e) => tracing::error!(error = %e, "audit writer failed"),
+        Err(e) => e.label().to_owned(),
+    };
+    // A call that got as far as sending has its row already (written
+    // before it left); one that ended before gets its row now.
+    let written = match gate.audit_id() {
+        Some(id) => blocking(&store, move |s| s.complete_audit(id, &outcome)).await,
+        None => {
+            let audit = AuditEntry { outcome, ..audit };
+            blocking(&store, move |s| s.append_audit(&audit).map(|_| ())).await
+        }
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, function = %entry.function, "could not write the audit entry");
     }
     result
+}
+
+/// Settles the records of calls whose process died (leases lapsed): a key
+/// that was never sent is freed; one that may have been sent answers
+/// `unknown` (the edge's `outcome_unknown` reply); an audit row left in
+/// progress says `outcome_unknown`. Run at start and then every minute.
+///
+/// # Errors
+/// When the store cannot be written.
+pub async fn settle(store: &Arc<dyn Store>, unknown: &Recorded) -> Result<(), LedgerError> {
+    let unknown = unknown.clone();
+    let settled = blocking(store, move |s| {
+        s.settle_expired(
+            now(),
+            unknown.status,
+            unknown
+                .content_type
+                .as_deref()
+                .unwrap_or("application/json"),
+            &unknown.body,
+        )
+    })
+    .await?;
+    if settled != crate::store::Settled::default() {
+        tracing::warn!(
+            freed = settled.freed,
+            outcome_unknown = settled.unknown,
+            audit_rows = settled.audits,
+            "settled the calls of a process that stopped mid-call"
+        );
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -268,7 +386,7 @@ async fn idempotent<T, F, Fut>(
     entry: &Entry,
     key: &str,
     render: &impl Fn(&CallError) -> ErrorReply,
-    gate: SendGate,
+    gate: &SendGate,
     call: F,
 ) -> Result<Guarded<T>, LedgerError>
 where
@@ -288,7 +406,11 @@ where
     let waited_since = std::time::Instant::now();
     loop {
         let (c, kk, f) = (conn.clone(), k.clone(), fp.clone());
-        let begun = blocking(store, move |s| s.begin_idempotent(&c, &kk, &f, now(), ttl)).await?;
+        let lease = LEASE.as_secs() as i64;
+        let begun = blocking(store, move |s| {
+            s.begin_idempotent(&c, &kk, &f, now(), ttl, lease)
+        })
+        .await?;
         match begun {
             Begin::Started => break,
             Begin::Done(record) => {
@@ -300,9 +422,27 @@ where
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Begin::InProgress(_) => return Err(LedgerError::StillRunning),
+            Begin::Orphaned(_) => {
+                // The first try was cut off (its process died) after it may
+                // have reached Digistore24: never send it again.
+                let cut_off = CallError::new(&entry.function, entry.effect, Cause::CutOff);
+                let recorded = render(&cut_off).reply;
+                let (c, kk, kept) = (conn.clone(), k.clone(), recorded.clone());
+                blocking(store, move |s| {
+                    s.complete_idempotent(
+                        &c,
+                        &kk,
+                        kept.status,
+                        kept.content_type.as_deref(),
+                        &kept.body,
+                    )
+                })
+                .await?;
+                return Ok(Guarded::Replayed(recorded));
+            }
         }
     }
-    let result = call(gate).await;
+    let result = with_heartbeat(gate, call(gate.clone())).await;
     // What is recorded, and whether the key is freed, is read from one
     // fact: whether the call may have been carried out.
     let (delivery, recorded) = match &result {
@@ -323,7 +463,12 @@ where
         ),
         Err(e) => (e.delivery(), render(e).reply),
     };
-    if delivery.frees_idempotency_key() {
+    let lost_claim = matches!(&result, Err(e) if matches!(e.cause, Cause::Unrecorded(_)));
+    if lost_claim {
+        // The record could not be marked (the store failed, or the claim
+        // lapsed and another caller holds it now): leave it alone; its
+        // lease settles it.
+    } else if delivery.frees_idempotency_key() {
         // Nothing was done: free the key for a later try.
         let (c, kk) = (conn, k);
         if let Err(e) = blocking(store, move |s| s.abandon_idempotent(&c, &kk)).await {
@@ -351,15 +496,24 @@ where
     result.map(Guarded::Fresh).map_err(LedgerError::from)
 }
 
-/// Deletes expired idempotency records now and then, so the store does not
-/// grow with every key ever sent (expired records are ignored anyway).
-pub async fn purge_periodically(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
+/// Keeps the records tidy while the proxy runs: every minute the calls of
+/// a process that stopped mid-call are settled (see [`settle`]; the first
+/// time at start), and every hour expired idempotency records are deleted
+/// (expired records are ignored anyway, so the store does not grow with
+/// every key ever sent). `unknown` is the edge's `outcome_unknown` reply.
+pub async fn maintain(state: AppState, unknown: Recorded) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    for round in 0u64.. {
         tick.tick().await;
         let Some(store) = state.ledger_if_open() else {
             continue;
         };
+        if let Err(e) = settle(&store, &unknown).await {
+            tracing::warn!(error = %e, "could not settle the records of stopped calls");
+        }
+        if round % 60 != 59 {
+            continue;
+        }
         match tokio::task::spawn_blocking(move || store.purge_expired_idempotency(now())).await {
             Ok(Ok(n)) if n > 0 => {
                 tracing::info!(records = n, "expired idempotency records deleted");

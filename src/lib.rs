@@ -59,7 +59,10 @@ pub async fn run(
         workers: config.workers,
     };
     let state = AppState::new(config)?;
-    let purge = tokio::spawn(ledger::purge_periodically(state.clone()));
+    let purge = tokio::spawn(ledger::maintain(
+        state.clone(),
+        server::error::cut_off_reply(),
+    ));
     // The relay runs when events have somewhere to go; its work list is in
     // the store, so deliveries left over from before a restart go on too.
     let relay = if state

@@ -82,6 +82,10 @@ pub enum Cause {
         /// The limit.
         limit: u64,
     },
+    /// An earlier try with the same `Idempotency-Key` was cut off (its
+    /// process stopped) after it may have reached Digistore24.
+    #[error("an earlier try of this call was cut off after it may have reached Digistore24")]
+    CutOff,
     /// The store that records the call could not be written before sending.
     #[error("the call could not be recorded before sending, so it was not sent: {0}")]
     Unrecorded(String),
@@ -132,7 +136,7 @@ impl Cause {
                 Delivery::Declined
             }
             Self::Refused(_) | Self::ReplyTooLarge { .. } => Delivery::Answered,
-            Self::NotAnEnvelope(_) => Delivery::MaybeSent,
+            Self::NotAnEnvelope(_) | Self::CutOff => Delivery::MaybeSent,
         }
     }
 }

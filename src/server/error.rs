@@ -220,6 +220,8 @@ impl From<&CallError> for ApiError {
                 ApiError::new(ErrorKind::PayloadTooLarge, e.cause.to_string())
             }
             Cause::BadTarget => ApiError::bad_request(e.cause.to_string()),
+            // Only a read could get here, and a read is never recorded.
+            Cause::CutOff => ApiError::new(ErrorKind::UpstreamUnavailable, e.cause.to_string()),
             Cause::Unrecorded(_) => ApiError::new(ErrorKind::Internal, e.cause.to_string())
                 .with_status(StatusCode::SERVICE_UNAVAILABLE),
         }
@@ -287,6 +289,13 @@ pub fn error_reply(e: &CallError, request_id: &str) -> ErrorReply {
                 .into(),
         },
     }
+}
+
+/// What a repeat of a call is answered when the process that made the call
+/// stopped after it may have reached Digistore24 (settled at start).
+pub fn cut_off_reply() -> Recorded {
+    let e = CallError::new("the call", crate::actions::Effect::Write, Cause::CutOff);
+    error_reply(&e, "").reply
 }
 
 impl From<&UpstreamError> for ApiError {

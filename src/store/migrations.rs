@@ -163,6 +163,64 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         CREATE INDEX ipn_deliveries_due ON ipn_deliveries (state, next_attempt_at);
     ",
     },
+    Migration {
+        version: 4,
+        description: "phases and leases of calls in progress",
+        sql: r"
+        -- A record in progress is 'claimed' (nothing sent yet) or 'sending'
+        -- (bytes may have reached Digistore24), held under a lease
+        -- (`lease_until`, unix seconds) so that one whose process died is
+        -- settled when the lease lapses, not blocked for its whole TTL. The
+        -- CHECK on `state` names the old values, so the table is rebuilt
+        -- (nothing references it; its sealed bodies' associated data does
+        -- not include the state, so they still open).
+        CREATE TABLE idempotency_v4 (
+            connection   TEXT NOT NULL CHECK (connection <> ''),
+            key          TEXT NOT NULL CHECK (key <> ''),
+            fingerprint  TEXT NOT NULL CHECK (fingerprint <> ''),
+            state        TEXT NOT NULL CHECK (state IN ('claimed', 'sending', 'complete')),
+            status       INTEGER CHECK (status BETWEEN 100 AND 999),
+            content_type TEXT,
+            sealed_body  BLOB,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            lease_until  INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (connection, key),
+            CHECK (CASE state
+                WHEN 'complete' THEN status IS NOT NULL AND sealed_body IS NOT NULL
+                ELSE status IS NULL AND content_type IS NULL AND sealed_body IS NULL
+            END)
+        ) STRICT;
+
+        -- An old 'in_progress' record may or may not have been sent (the old
+        -- schema did not say): it becomes 'sending' with a lapsed lease, so it
+        -- is settled as outcome_unknown, never sent a second time.
+        INSERT INTO idempotency_v4 (connection, key, fingerprint, state, status, content_type,
+                                    sealed_body, created_at, expires_at, lease_until)
+        SELECT connection, key, fingerprint,
+               CASE state WHEN 'complete' THEN 'complete' ELSE 'sending' END,
+               status, content_type, sealed_body, created_at, expires_at, 0
+        FROM idempotency;
+
+        DROP TABLE idempotency;
+        ALTER TABLE idempotency_v4 RENAME TO idempotency;
+
+        -- The purge deletes by expiry; settling finds lapsed leases by phase.
+        -- (Not a partial index: the settle binds the state as a parameter,
+        -- and SQLite cannot prove that `state = ?` implies an index's WHERE.)
+        CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+        CREATE INDEX idempotency_by_lease ON idempotency (state, lease_until);
+
+        -- An audit row written before its call leaves has the outcome
+        -- 'in_progress' and a lease; NULL for rows appended whole, and for
+        -- rows completed since (see sqlite_audit.rs). Partial, so the index
+        -- holds only the few rows with a lease, not the whole log; SQLite
+        -- uses it for `lease_until <= ?`, which implies IS NOT NULL.
+        ALTER TABLE audit_log ADD COLUMN lease_until INTEGER;
+        CREATE INDEX audit_log_by_lease ON audit_log (lease_until)
+            WHERE lease_until IS NOT NULL;
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -28,7 +28,8 @@
 //! each runs in its own `BEGIN IMMEDIATE` transaction. New tables are added as
 //! new migrations at the end of the list, never by editing an old one.
 //! Version 1: secrets and connection state; version 2: idempotency records
-//! and the audit log.
+//! and the audit log; version 3: IPN events and deliveries; version 4: phases
+//! and leases of calls in progress (idempotency records and audit rows).
 
 mod audit;
 mod crypto;
@@ -49,11 +50,16 @@ mod tests_audit;
 mod tests_idempotency;
 #[cfg(test)]
 mod tests_ipn;
+#[cfg(test)]
+mod tests_leases;
 
-pub use audit::{AUDIT_EFFECTS, AuditEntry, AuditFilter, DEFAULT_AUDIT_LIMIT};
+pub use audit::{
+    AUDIT_EFFECTS, AUDIT_IN_PROGRESS, AUDIT_OUTCOME_UNKNOWN, AuditEntry, AuditFilter,
+    DEFAULT_AUDIT_LIMIT,
+};
 pub use error::{KeySource, StoreError};
 pub use idempotency::{
-    Begin, IdempotencyRecord, IdempotencyState, MAX_DIGEST_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+    Begin, IdempotencyRecord, IdempotencyState, MAX_DIGEST_LEN, MAX_IDEMPOTENCY_KEY_LEN, Settled,
 };
 pub use ipn::{
     Attempt, DeliveryState, DueDelivery, EVENT_STATES, IpnDelivery, IpnEvent, IpnFilter, IpnStored,
@@ -154,15 +160,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn remove(&self, connection: &str) -> Result<bool, StoreError>;
 
     /// Begins a call sent with an `Idempotency-Key`, atomically (one
-    /// `BEGIN IMMEDIATE` transaction, so of concurrent begins on one key, in
-    /// threads or processes, exactly one is [`Begin::Started`]):
-    /// - no unexpired record for (`connection`, `key`): one is inserted in
-    ///   progress with `fingerprint`, living `ttl_secs` from `now`, and the
-    ///   answer is [`Begin::Started`]; the caller must then complete or
-    ///   abandon it;
-    /// - a record with another fingerprint: [`Begin::Mismatch`];
-    /// - the same fingerprint, in progress: [`Begin::InProgress`];
-    /// - the same fingerprint, complete: [`Begin::Done`] with the reply.
+    /// transaction holding the write lock, so of concurrent begins on one
+    /// key, in threads, processes or replicas, exactly one is
+    /// [`Begin::Started`]):
+    /// - no unexpired record for (`connection`, `key`): one is inserted
+    ///   [`IdempotencyState::Claimed`] with `fingerprint`, living `ttl_secs`
+    ///   and leased for `lease_secs` from `now`: [`Begin::Started`]; the
+    ///   caller must then mark it sending before sending, renew the lease
+    ///   while it runs, and complete or abandon it;
+    /// - a record with another fingerprint, in any state: [`Begin::Mismatch`]
+    ///   (nothing is changed);
+    /// - the same fingerprint, complete: [`Begin::Done`] with the reply;
+    /// - the same fingerprint, in progress under a live lease
+    ///   (`lease_until > now`): [`Begin::InProgress`];
+    /// - the same fingerprint, `Claimed` with a lapsed lease (its caller died
+    ///   before sending): taken over as if new (created now, fresh TTL and
+    ///   lease): [`Begin::Started`];
+    /// - the same fingerprint, `Sending` with a lapsed lease (its caller died
+    ///   after its bytes may have left): the lease is renewed for this caller
+    ///   (so concurrent begins wait instead of settling it twice) and the
+    ///   answer is [`Begin::Orphaned`]; the caller must not send, but
+    ///   complete it with an `outcome_unknown` reply.
     ///
     /// A record expires at `expires_at` (`expires_at <= now`); an expired one
     /// counts as absent and is replaced.
@@ -171,9 +189,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::InvalidInput`] for an empty connection name, an empty key
     /// or one longer than [`MAX_IDEMPOTENCY_KEY_LEN`], a fingerprint that is
     /// not a hex digest of at most [`MAX_DIGEST_LEN`] characters, or a
-    /// `ttl_secs` that is not positive; [`StoreError::Corrupt`] if the
-    /// existing record's reply does not decrypt; otherwise when the database
-    /// cannot be written.
+    /// `ttl_secs` or `lease_secs` that is not positive; [`StoreError::Corrupt`]
+    /// if the existing record's reply does not decrypt; otherwise when the
+    /// database cannot be written.
     fn begin_idempotent(
         &self,
         connection: &str,
@@ -181,15 +199,57 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         fingerprint: &str,
         now: i64,
         ttl_secs: i64,
+        lease_secs: i64,
     ) -> Result<Begin, StoreError>;
 
-    /// Marks the in-progress record Complete with the reply. The body is
-    /// encrypted, bound to the record and to the status and content type.
+    /// Moves a `Claimed` record to [`IdempotencyState::Sending`] with its
+    /// lease running to `lease_until`: called just before the first byte of
+    /// the call leaves, so that from then on a lapsed lease means "may have
+    /// run", never "free to send".
+    ///
+    /// Only a `Claimed` record moves: of two callers that both think they
+    /// hold a claim (one's lease lapsed and the other took it over), only the
+    /// first to mark it may send; the other gets an error and must not send.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] if no unexpired `Claimed` record of
+    /// (`connection`, `key`) exists at `now` (never begun, abandoned, freed,
+    /// purged, already sending or complete), or `lease_until <= now`;
+    /// otherwise when the database cannot be written.
+    fn mark_idempotent_sending(
+        &self,
+        connection: &str,
+        key: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The heartbeat of a call still running: its record's lease runs at
+    /// least to `lease_until` (a lease is never shortened). A complete record
+    /// is left alone without an error (the call ended meanwhile, e.g. settled
+    /// by an orphan's taker).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] if there is no record of (`connection`,
+    /// `key`) at all: it was abandoned, or freed after its lease lapsed, and
+    /// the caller no longer holds it; otherwise when the database cannot be
+    /// written.
+    fn extend_idempotent_lease(
+        &self,
+        connection: &str,
+        key: &str,
+        lease_until: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the in-progress (`Claimed` or `Sending`) record Complete with the
+    /// reply. The body is encrypted, bound to the record and to the status
+    /// and content type.
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] if no record of (`connection`, `key`) is
-    /// in progress (it was completed, abandoned or purged) or `status` is not
-    /// 100–999; otherwise when the database cannot be written.
+    /// in progress (it was completed, abandoned, settled or purged) or
+    /// `status` is not 100–999; otherwise when the database cannot be
+    /// written.
     fn complete_idempotent(
         &self,
         connection: &str,
@@ -199,9 +259,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         body: &[u8],
     ) -> Result<(), StoreError>;
 
-    /// Removes an in-progress record whose call failed before anything may
-    /// have reached the upstream, so the client may retry with the same key.
-    /// A complete record is kept; a missing one is no error.
+    /// Removes an in-progress record (`Claimed` or `Sending`) whose call
+    /// failed before anything may have reached the upstream, so the client
+    /// may retry with the same key. A complete record is kept; a missing one
+    /// is no error.
     ///
     /// # Errors
     /// When the database cannot be written.
@@ -235,6 +296,64 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// that is not a hex digest of at most [`MAX_DIGEST_LEN`] characters;
     /// otherwise when the database cannot be written.
     fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+
+    /// Appends an entry for a call about to leave, before it leaves: its
+    /// outcome is [`AUDIT_IN_PROGRESS`] (`entry.outcome` and `entry.id` are
+    /// ignored) and it is leased until `lease_until`. The caller renews the
+    /// lease while the call runs and completes the entry when it ends; if its
+    /// process dies, [`Store::settle_expired`] marks it
+    /// [`AUDIT_OUTCOME_UNKNOWN`] once the lease lapses. Returns its id.
+    ///
+    /// # Errors
+    /// As [`Store::append_audit`], but for the outcome.
+    fn begin_audit(&self, entry: &AuditEntry, lease_until: i64) -> Result<i64, StoreError>;
+
+    /// Gives a begun entry its outcome. An entry that was settled as
+    /// [`AUDIT_OUTCOME_UNKNOWN`] because its lease lapsed while its caller
+    /// was still alive takes the outcome too: the log then tells what
+    /// happened rather than that nobody knew.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty outcome or
+    /// [`AUDIT_IN_PROGRESS`], or if entry `id` was not begun or is already
+    /// complete; otherwise when the database cannot be written.
+    fn complete_audit(&self, id: i64, outcome: &str) -> Result<(), StoreError>;
+
+    /// The heartbeat of a begun entry whose call still runs: its lease runs
+    /// at least to `lease_until`. An entry already complete or settled is left
+    /// alone without an error.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] if there is no entry `id`; otherwise when
+    /// the database cannot be written.
+    fn extend_audit_lease(&self, id: i64, lease_until: i64) -> Result<(), StoreError>;
+
+    /// Settles the calls whose lease lapsed at `now` (`lease_until <= now`),
+    /// in ONE transaction; run at start (after a crash), and safe to run at
+    /// any time and on several replicas at once (a live lease is never
+    /// touched):
+    /// - an unexpired `Claimed` idempotency record is deleted (its call never
+    ///   left, so a repeat may send it): [`Settled::freed`];
+    /// - an unexpired `Sending` one is completed with the given reply (status
+    ///   `unknown_status`, content type `unknown_content_type`, body
+    ///   `unknown_body`, sealed like any reply), the `outcome_unknown` answer
+    ///   a repeat then gets: [`Settled::unknown`];
+    /// - an audit entry [`AUDIT_IN_PROGRESS`] gets the outcome
+    ///   [`AUDIT_OUTCOME_UNKNOWN`]: [`Settled::audits`].
+    ///
+    /// Expired records are left to [`Store::purge_expired_idempotency`].
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] if `unknown_status` is not 100–999 or the
+    /// body is too long to encrypt; otherwise when the database cannot be
+    /// written.
+    fn settle_expired(
+        &self,
+        now: i64,
+        unknown_status: u16,
+        unknown_content_type: &str,
+        unknown_body: &[u8],
+    ) -> Result<Settled, StoreError>;
 
     /// Audit entries matching `filter`, newest first (by time, then by id),
     /// at most `filter.limit` ([`DEFAULT_AUDIT_LIMIT`] if unset).

@@ -14,8 +14,8 @@ use super::crypto::{self, KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT, OpenError, Sealer}
 use super::error::KeySource;
 use super::{
     Attempt, AuditEntry, AuditFilter, Begin, ConnectionState, DueDelivery, IdempotencyRecord,
-    IpnEvent, IpnFilter, IpnStored, NewIpnEvent, SOURCE_KINDS, SecretString, Store, StoreError, fs,
-    migrations, sqlite_audit, sqlite_idempotency,
+    IpnEvent, IpnFilter, IpnStored, NewIpnEvent, SOURCE_KINDS, SecretString, Settled, Store,
+    StoreError, fs, migrations, sqlite_audit, sqlite_idempotency,
 };
 
 /// How long a statement waits for another connection's lock before it fails
@@ -352,8 +352,36 @@ impl Store for SqliteStore {
         fingerprint: &str,
         now: i64,
         ttl_secs: i64,
+        lease_secs: i64,
     ) -> Result<Begin, StoreError> {
-        sqlite_idempotency::begin(self, connection, key, fingerprint, now, ttl_secs)
+        sqlite_idempotency::begin(
+            self,
+            connection,
+            key,
+            fingerprint,
+            now,
+            ttl_secs,
+            lease_secs,
+        )
+    }
+
+    fn mark_idempotent_sending(
+        &self,
+        connection: &str,
+        key: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
+        sqlite_idempotency::mark_sending(self, connection, key, now, lease_until)
+    }
+
+    fn extend_idempotent_lease(
+        &self,
+        connection: &str,
+        key: &str,
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
+        sqlite_idempotency::extend_lease(self, connection, key, lease_until)
     }
 
     fn complete_idempotent(
@@ -385,6 +413,50 @@ impl Store for SqliteStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
         sqlite_audit::append(self, entry)
+    }
+
+    fn begin_audit(&self, entry: &AuditEntry, lease_until: i64) -> Result<i64, StoreError> {
+        sqlite_audit::begin(self, entry, lease_until)
+    }
+
+    fn complete_audit(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        sqlite_audit::complete(self, id, outcome)
+    }
+
+    fn extend_audit_lease(&self, id: i64, lease_until: i64) -> Result<(), StoreError> {
+        sqlite_audit::extend_lease(self, id, lease_until)
+    }
+
+    fn settle_expired(
+        &self,
+        now: i64,
+        unknown_status: u16,
+        unknown_content_type: &str,
+        unknown_body: &[u8],
+    ) -> Result<Settled, StoreError> {
+        super::idempotency::check_status(unknown_status)?;
+        // Both tables in one transaction: a crash settles all or nothing.
+        let settled = self.write(|tx| {
+            let records = sqlite_idempotency::settle_expired(
+                self,
+                tx,
+                now,
+                (unknown_status, unknown_content_type, unknown_body),
+            )?;
+            Ok(Settled {
+                audits: sqlite_audit::settle_expired(tx, now)?,
+                ..records
+            })
+        })?;
+        if settled != Settled::default() {
+            tracing::warn!(
+                freed = settled.freed,
+                unknown = settled.unknown,
+                audits = settled.audits,
+                "store: calls cut off by a process that died were settled"
+            );
+        }
+        Ok(settled)
     }
 
     fn ipn_store(&self, event: &NewIpnEvent, targets: &[String]) -> Result<IpnStored, StoreError> {

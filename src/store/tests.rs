@@ -801,7 +801,7 @@ fn a_store_created_at_schema_1_keeps_its_secrets_when_upgraded() {
     // The tables of version 2 are there and work.
     assert_eq!(
         store
-            .begin_idempotent("main", "k1", "ab12", 100, 60)
+            .begin_idempotent("main", "k1", "ab12", 100, 60, 60)
             .expect("begin"),
         Begin::Started
     );

@@ -1,5 +1,6 @@
-//! Tests of the audit log: append, order, filters, limit, validation and the
-//! indexes its queries use.
+//! Tests of the audit log: append, begin and complete, order, filters,
+//! limit, validation and the indexes its queries use. Settling lapsed leases
+//! is tested with the idempotency records in `tests_leases.rs` too.
 
 use super::sqlite_audit::select_sql;
 use super::tests::data_dir;
@@ -167,7 +168,14 @@ fn invalid_audit_entries_are_refused_before_anything_is_written() {
     let (_tmp, data) = data_dir();
     let store = SqliteStore::open(&data, None).expect("open");
     let base = entry(1, "main", "refundPurchase");
-    let cases: [(AuditEntry, &str); 6] = [
+    let cases: [(AuditEntry, &str); 7] = [
+        (
+            AuditEntry {
+                outcome: AUDIT_IN_PROGRESS.into(),
+                ..base.clone()
+            },
+            "is not an outcome",
+        ),
         (
             AuditEntry {
                 effect: "read".into(),
@@ -264,4 +272,137 @@ fn every_audit_query_is_served_by_an_index_without_a_sort() {
             "{filter:?}: {plan:?}"
         );
     }
+}
+
+#[test]
+fn a_begun_entry_is_in_the_log_before_its_call_ends_and_completes_once() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data, None).expect("open");
+    let outcome_of = |id: i64| -> String {
+        store
+            .audit(&AuditFilter::default())
+            .expect("audit")
+            .into_iter()
+            .find(|e| e.id == id)
+            .expect("entry")
+            .outcome
+    };
+    // The outcome given is ignored (an empty one too): the store sets it.
+    let mut begun = entry(100, "main", "refundPurchase");
+    begun.outcome = String::new();
+    let id = store.begin_audit(&begun, 130).expect("begin");
+    assert_eq!(outcome_of(id), AUDIT_IN_PROGRESS);
+    // Its fields are checked like an appended entry's.
+    let err = store
+        .begin_audit(
+            &AuditEntry {
+                effect: "read".into(),
+                ..begun.clone()
+            },
+            130,
+        )
+        .expect_err("read");
+    assert!(err.to_string().contains("unknown audit effect"), "{err}");
+
+    for bad in ["", AUDIT_IN_PROGRESS] {
+        let err = store.complete_audit(id, bad).expect_err("bad outcome");
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    }
+    assert_eq!(outcome_of(id), AUDIT_IN_PROGRESS);
+    store.complete_audit(id, "200").expect("complete");
+    assert_eq!(outcome_of(id), "200");
+    // Once complete it stays as it is: not completed again, and a late
+    // heartbeat is harmless.
+    let err = store
+        .complete_audit(id, "upstream_error 500")
+        .expect_err("twice");
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    store.extend_audit_lease(id, 5_000).expect("late heartbeat");
+    assert_eq!(
+        store
+            .settle_expired(10_000, 502, "application/json", b"{}")
+            .expect("settle")
+            .audits,
+        0
+    );
+    assert_eq!(outcome_of(id), "200");
+
+    // An entry appended whole was never begun; an unknown id is no entry.
+    let whole = store
+        .append_audit(&entry(101, "main", "refundPurchase"))
+        .expect("append");
+    assert!(store.complete_audit(whole, "500").is_err());
+    assert_eq!(outcome_of(whole), "200");
+    assert!(store.complete_audit(9_999, "200").is_err());
+    assert!(store.extend_audit_lease(9_999, 200).is_err());
+}
+
+#[test]
+fn a_lapsed_audit_lease_is_settled_unknown_and_a_heartbeat_keeps_it_live() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data, None).expect("open");
+    let outcomes = || -> Vec<(String, String)> {
+        let mut all: Vec<_> = store
+            .audit(&AuditFilter::default())
+            .expect("audit")
+            .into_iter()
+            .map(|e| (e.request_id, e.outcome))
+            .collect();
+        all.sort();
+        all
+    };
+    let lapsed = store
+        .begin_audit(&entry(100, "main", "refundPurchase"), 130)
+        .expect("begin");
+    let beating = store
+        .begin_audit(&entry(101, "main", "refundPurchase"), 130)
+        .expect("begin");
+    store.extend_audit_lease(beating, 200).expect("heartbeat");
+    store
+        .extend_audit_lease(beating, 150)
+        .expect("never shortens");
+    let settle = |now: i64| {
+        store
+            .settle_expired(now, 502, "application/json", b"{}")
+            .expect("settle")
+    };
+    assert_eq!(settle(129).audits, 0, "a live lease is left alone");
+    assert_eq!(settle(130).audits, 1);
+    assert_eq!(
+        outcomes(),
+        [
+            ("req-100".to_owned(), AUDIT_OUTCOME_UNKNOWN.to_owned()),
+            ("req-101".to_owned(), AUDIT_IN_PROGRESS.to_owned())
+        ]
+    );
+    assert_eq!(settle(199).audits, 0, "the heartbeat's lease still runs");
+    assert_eq!(settle(200).audits, 1);
+    // A heartbeat of a settled entry does not bring it back.
+    store
+        .extend_audit_lease(lapsed, 1_000)
+        .expect("late heartbeat");
+    assert_eq!(settle(300).audits, 0);
+
+    // A caller that was alive after all still records how the call ended,
+    // once: the log tells what happened rather than that nobody knew.
+    store
+        .complete_audit(lapsed, "200")
+        .expect("late completion");
+    assert!(store.complete_audit(lapsed, "500").is_err());
+    assert_eq!(
+        outcomes(),
+        [
+            ("req-100".to_owned(), "200".to_owned()),
+            ("req-101".to_owned(), AUDIT_OUTCOME_UNKNOWN.to_owned())
+        ]
+    );
+    // A call that really ended unknown is never turned into anything else
+    // after it was completed as such.
+    let unknown = store
+        .begin_audit(&entry(102, "main", "refundPurchase"), 500)
+        .expect("begin");
+    store
+        .complete_audit(unknown, AUDIT_OUTCOME_UNKNOWN)
+        .expect("complete unknown");
+    assert!(store.complete_audit(unknown, "200").is_err());
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Barrier, mpsc};
 use super::tests::data_dir;
 use super::*;
 
-const FP_A: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
-const FP_B: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
-const TTL: i64 = 86_400;
+pub(super) const FP_A: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+pub(super) const FP_B: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
+pub(super) const TTL: i64 = 86_400;
 
 fn open(data: &Path) -> SqliteStore {
     SqliteStore::open(data, None).expect("open")
@@ -17,7 +17,7 @@ fn open(data: &Path) -> SqliteStore {
 
 fn record_of(begun: Begin) -> IdempotencyRecord {
     match begun {
-        Begin::InProgress(r) | Begin::Done(r) | Begin::Mismatch(r) => r,
+        Begin::InProgress(r) | Begin::Orphaned(r) | Begin::Done(r) | Begin::Mismatch(r) => r,
         Begin::Started => panic!("expected a record, got Started"),
     }
 }
@@ -29,7 +29,7 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
     assert_eq!(store.idempotent("main", "key-1").expect("get"), None);
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_000, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_000, TTL, TTL)
             .expect("begin"),
         Begin::Started
     );
@@ -37,12 +37,13 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
         key: "key-1".into(),
         connection: "main".into(),
         fingerprint: FP_A.into(),
-        state: IdempotencyState::InProgress,
+        state: IdempotencyState::Claimed,
         status: None,
         content_type: None,
         body: None,
         created_at: 1_000,
         expires_at: 1_000 + TTL,
+        lease_until: 1_000 + TTL,
     };
     assert_eq!(
         store.idempotent("main", "key-1").expect("get"),
@@ -50,7 +51,7 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
     );
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_001, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_001, TTL, TTL)
             .expect("retry while waiting"),
         Begin::InProgress(waiting.clone())
     );
@@ -68,7 +69,7 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
     };
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_002, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_002, TTL, TTL)
             .expect("retry after completion"),
         Begin::Done(done.clone())
     );
@@ -82,7 +83,7 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
     );
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_003, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_003, TTL, TTL)
             .expect("retry"),
         Begin::Done(done)
     );
@@ -90,7 +91,7 @@ fn a_begun_call_completes_and_a_retry_gets_the_recorded_reply() {
     // An empty reply without a content type is recorded as such.
     assert_eq!(
         store
-            .begin_idempotent("main", "key-2", FP_A, 1_000, TTL)
+            .begin_idempotent("main", "key-2", FP_A, 1_000, TTL, TTL)
             .expect("begin"),
         Begin::Started
     );
@@ -112,10 +113,10 @@ fn a_key_reused_for_another_request_is_a_mismatch() {
     let (_tmp, data) = data_dir();
     let store = open(&data);
     store
-        .begin_idempotent("main", "key-1", FP_A, 1_000, TTL)
+        .begin_idempotent("main", "key-1", FP_A, 1_000, TTL, TTL)
         .expect("begin");
     let in_progress = store
-        .begin_idempotent("main", "key-1", FP_B, 1_001, TTL)
+        .begin_idempotent("main", "key-1", FP_B, 1_001, TTL, TTL)
         .expect("other request");
     assert!(matches!(in_progress, Begin::Mismatch(_)), "{in_progress:?}");
     assert_eq!(record_of(in_progress).fingerprint, FP_A);
@@ -124,7 +125,7 @@ fn a_key_reused_for_another_request_is_a_mismatch() {
         .complete_idempotent("main", "key-1", 201, Some("application/json"), b"{}")
         .expect("complete");
     let complete = store
-        .begin_idempotent("main", "key-1", FP_B, 1_002, TTL)
+        .begin_idempotent("main", "key-1", FP_B, 1_002, TTL, TTL)
         .expect("other request");
     let Begin::Mismatch(record) = complete else {
         panic!("{complete:?}");
@@ -136,7 +137,7 @@ fn a_key_reused_for_another_request_is_a_mismatch() {
     // The mismatch changed nothing: the original request still replays.
     assert!(matches!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_003, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_003, TTL, TTL)
             .expect("retry"),
         Begin::Done(_)
     ));
@@ -149,7 +150,7 @@ fn records_are_scoped_per_connection() {
     for connection in ["main", "shop2"] {
         assert_eq!(
             store
-                .begin_idempotent(connection, "same-key", FP_A, 1_000, TTL)
+                .begin_idempotent(connection, "same-key", FP_A, 1_000, TTL, TTL)
                 .expect("begin"),
             Begin::Started,
             "{connection}"
@@ -161,11 +162,11 @@ fn records_are_scoped_per_connection() {
     assert_eq!(
         record_of(
             store
-                .begin_idempotent("shop2", "same-key", FP_A, 1_001, TTL)
+                .begin_idempotent("shop2", "same-key", FP_A, 1_001, TTL, TTL)
                 .expect("begin")
         )
         .state,
-        IdempotencyState::InProgress
+        IdempotencyState::Claimed
     );
 }
 
@@ -182,7 +183,7 @@ fn a_second_begin_in_another_thread_sees_the_call_in_progress() {
         let first = Arc::clone(&first);
         std::thread::spawn(move || {
             let begun = first
-                .begin_idempotent("main", "key-1", FP_A, 1_000, TTL)
+                .begin_idempotent("main", "key-1", FP_A, 1_000, TTL, TTL)
                 .expect("begin");
             started_tx.send(begun).expect("send");
             // The upstream call is under way until the test says otherwise.
@@ -197,10 +198,12 @@ fn a_second_begin_in_another_thread_sees_the_call_in_progress() {
     for store in [&second, &first] {
         let retry = {
             let store = Arc::clone(store);
-            std::thread::spawn(move || store.begin_idempotent("main", "key-1", FP_A, 1_001, TTL))
-                .join()
-                .expect("thread")
-                .expect("begin")
+            std::thread::spawn(move || {
+                store.begin_idempotent("main", "key-1", FP_A, 1_001, TTL, TTL)
+            })
+            .join()
+            .expect("thread")
+            .expect("begin")
         };
         let Begin::InProgress(record) = retry else {
             panic!("{retry:?}");
@@ -211,7 +214,7 @@ fn a_second_begin_in_another_thread_sees_the_call_in_progress() {
     finish_tx.send(()).expect("finish");
     caller.join().expect("caller");
     let done = second
-        .begin_idempotent("main", "key-1", FP_A, 1_002, TTL)
+        .begin_idempotent("main", "key-1", FP_A, 1_002, TTL, TTL)
         .expect("begin");
     assert_eq!(record_of(done.clone()).body.as_deref(), Some(&b"ok"[..]));
     assert!(matches!(done, Begin::Done(_)));
@@ -244,7 +247,7 @@ fn eight_threads_racing_to_begin_one_key_start_it_exactly_once() {
                     let (key, barrier) = (&key, &barrier);
                     scope.spawn(move || {
                         barrier.wait();
-                        store.begin_idempotent("main", key, FP_A, 1_000, TTL)
+                        store.begin_idempotent("main", key, FP_A, 1_000, TTL, TTL)
                     })
                 })
                 .collect();
@@ -271,14 +274,14 @@ fn an_expired_record_counts_as_absent_and_is_purged() {
     let (_tmp, data) = data_dir();
     let store = open(&data);
     store
-        .begin_idempotent("main", "key-1", FP_A, 1_000, 60)
+        .begin_idempotent("main", "key-1", FP_A, 1_000, 60, 60)
         .expect("begin");
     store
         .complete_idempotent("main", "key-1", 200, None, b"first reply")
         .expect("complete");
     assert!(matches!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_059, 60)
+            .begin_idempotent("main", "key-1", FP_A, 1_059, 60, 60)
             .expect("last second"),
         Begin::Done(_)
     ));
@@ -286,7 +289,7 @@ fn an_expired_record_counts_as_absent_and_is_purged() {
     // the new record replaces the old one whole.
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_B, 1_060, 60)
+            .begin_idempotent("main", "key-1", FP_B, 1_060, 60, 60)
             .expect("expired"),
         Begin::Started
     );
@@ -303,29 +306,29 @@ fn an_expired_record_counts_as_absent_and_is_purged() {
             replaced.created_at,
             replaced.expires_at
         ),
-        (FP_B, IdempotencyState::InProgress, None, None, 1_060, 1_120)
+        (FP_B, IdempotencyState::Claimed, None, None, 1_060, 1_120)
     );
 
     // An in-progress record expires too (its process may have died).
     store
-        .begin_idempotent("main", "key-2", FP_A, 1_000, 100)
+        .begin_idempotent("main", "key-2", FP_A, 1_000, 100, 100)
         .expect("begin");
     assert!(matches!(
         store
-            .begin_idempotent("main", "key-2", FP_A, 1_099, 100)
+            .begin_idempotent("main", "key-2", FP_A, 1_099, 100, 100)
             .expect("still waiting"),
         Begin::InProgress(_)
     ));
     assert_eq!(
         store
-            .begin_idempotent("main", "key-2", FP_A, 1_100, 100)
+            .begin_idempotent("main", "key-2", FP_A, 1_100, 100, 100)
             .expect("expired"),
         Begin::Started
     );
 
     // The purge deletes exactly what has expired, in progress or complete.
     store
-        .begin_idempotent("shop2", "key-3", FP_A, 1_000, 500)
+        .begin_idempotent("shop2", "key-3", FP_A, 1_000, 500, 500)
         .expect("begin");
     store
         .complete_idempotent("shop2", "key-3", 200, None, b"kept")
@@ -347,7 +350,7 @@ fn abandoning_a_call_in_progress_lets_the_same_key_start_again() {
     let store = open(&data);
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_A, 1_000, TTL)
+            .begin_idempotent("main", "key-1", FP_A, 1_000, TTL, TTL)
             .expect("begin"),
         Begin::Started
     );
@@ -359,7 +362,7 @@ fn abandoning_a_call_in_progress_lets_the_same_key_start_again() {
     // The retry may even be another request: the first reached nobody.
     assert_eq!(
         store
-            .begin_idempotent("main", "key-1", FP_B, 1_001, TTL)
+            .begin_idempotent("main", "key-1", FP_B, 1_001, TTL, TTL)
             .expect("begin again"),
         Begin::Started
     );
@@ -371,7 +374,7 @@ fn abandoning_a_call_in_progress_lets_the_same_key_start_again() {
     store.abandon_idempotent("main", "key-1").expect("abandon");
     assert!(matches!(
         store
-            .begin_idempotent("main", "key-1", FP_B, 1_002, TTL)
+            .begin_idempotent("main", "key-1", FP_B, 1_002, TTL, TTL)
             .expect("retry"),
         Begin::Done(_)
     ));
@@ -399,7 +402,7 @@ fn a_recorded_reply_body_is_never_in_the_database_files_in_plain_text() {
     for i in 0..20 {
         let key = format!("key-{i}");
         store
-            .begin_idempotent("main", &key, FP_A, 1_000, TTL)
+            .begin_idempotent("main", &key, FP_A, 1_000, TTL, TTL)
             .expect("begin");
         let body = format!(r#"{{"data":{{"n":{i},"who":"{needle}"}}}}"#);
         store
@@ -437,7 +440,7 @@ fn a_recorded_reply_whose_plain_columns_were_altered_does_not_replay() {
     let store = open(&data);
     for key in ["key-1", "key-2", "key-3"] {
         store
-            .begin_idempotent("main", key, FP_A, 1_000, TTL)
+            .begin_idempotent("main", key, FP_A, 1_000, TTL, TTL)
             .expect("begin");
         store
             .complete_idempotent("main", key, 200, Some("application/json"), b"SECRET-BODY")
@@ -454,7 +457,7 @@ fn a_recorded_reply_whose_plain_columns_were_altered_does_not_replay() {
     });
     for key in ["key-1", "key-2", "key-3"] {
         let err = store
-            .begin_idempotent("main", key, FP_A, 1_001, TTL)
+            .begin_idempotent("main", key, FP_A, 1_001, TTL, TTL)
             .expect_err("altered");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{key}: {err:?}");
         let message = err.to_string();
@@ -497,7 +500,7 @@ fn invalid_idempotency_input_is_refused_without_quoting_it() {
     ];
     for (connection, key, fingerprint, ttl, expect) in cases {
         let err = store
-            .begin_idempotent(connection, key, fingerprint, 1_000, ttl)
+            .begin_idempotent(connection, key, fingerprint, 1_000, ttl, ttl)
             .expect_err("invalid");
         assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
         let message = err.to_string();
@@ -509,7 +512,7 @@ fn invalid_idempotency_input_is_refused_without_quoting_it() {
     }
     assert_eq!(
         store
-            .begin_idempotent("main", &max_key, FP_A, 1_000, TTL)
+            .begin_idempotent("main", &max_key, FP_A, 1_000, TTL, TTL)
             .expect("the longest key"),
         Begin::Started
     );
@@ -534,13 +537,13 @@ fn debug_output_of_a_record_shows_the_body_length_not_the_body() {
     let (_tmp, data) = data_dir();
     let store = open(&data);
     store
-        .begin_idempotent("main", "key-1", FP_A, 1_000, TTL)
+        .begin_idempotent("main", "key-1", FP_A, 1_000, TTL, TTL)
         .expect("begin");
     store
         .complete_idempotent("main", "key-1", 200, None, b"jane.doe@example.com")
         .expect("complete");
     let begun = store
-        .begin_idempotent("main", "key-1", FP_A, 1_001, TTL)
+        .begin_idempotent("main", "key-1", FP_A, 1_001, TTL, TTL)
         .expect("begin");
     for shown in [format!("{begun:?}"), format!("{begun:#?}")] {
         assert!(!shown.contains("jane.doe"), "{shown}");
