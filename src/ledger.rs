@@ -7,19 +7,18 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::actions::Effect;
-use crate::server::error::{ApiError, ErrorKind};
+use crate::call::{CallError, Cause, Delivery};
 use crate::server::state::AppState;
 use crate::store::{AuditEntry, Begin, Store};
 
 /// The header clients send.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Largest reply kept in a record; write replies are a few hundred bytes.
+/// A write's reply is read whole (up to this) before it is passed on.
 pub const MAX_RECORDED_REPLY: usize = 4 * 1024 * 1024;
 /// How long a repeat waits for the first call of the same key to finish.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(60);
@@ -60,37 +59,162 @@ pub struct Entry {
     pub fingerprint: String,
 }
 
+/// A reply as the ledger records and replays it: the exact upstream bytes,
+/// or the proxy's JSON error.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// The proxy's error reply for a failed call, as the HTTP edge renders it
+/// (the ledger records it, and names it in the audit log).
+#[derive(Debug, Clone)]
+pub struct ErrorReply {
+    /// The error's `type` (`outcome_unknown`, `upstream_error`, …).
+    pub kind: &'static str,
+    /// The rendered reply.
+    pub reply: Recorded,
+}
+
+/// A call's answer that the ledger can record.
+pub trait Record {
+    /// Its HTTP status.
+    fn status(&self) -> u16;
+    /// The reply to keep for a repeat with the same `Idempotency-Key`;
+    /// `None` for one too large to keep (it streams to the caller).
+    fn recorded(&self) -> Option<Recorded>;
+    /// Whether Digistore24 did something (see [`Delivery`]).
+    fn delivery(&self) -> Delivery;
+}
+
+impl Record for Recorded {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn recorded(&self) -> Option<Recorded> {
+        Some(self.clone())
+    }
+    fn delivery(&self) -> Delivery {
+        delivery_of_status(self.status)
+    }
+}
+
+/// "Too many requests" is no outcome: nothing was done.
+pub fn delivery_of_status(status: u16) -> Delivery {
+    if status == 429 {
+        Delivery::Declined
+    } else {
+        Delivery::Answered
+    }
+}
+
+/// What a guarded call hands back.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    /// The call ran now.
+    Fresh(T),
+    /// A repeat of a recorded call: its reply, nothing sent.
+    Replayed(Recorded),
+}
+
+/// Why the ledger did not run a call (or the call's own failure).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The header's value is unusable.
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice)")]
+    InvalidKey,
+    /// The key was used for another request.
+    #[error(
+        "this Idempotency-Key was used for a different request; use a new key for a new request"
+    )]
+    KeyReused,
+    /// The first call with the key is still running.
+    #[error("the first request with this Idempotency-Key is still running; try again later")]
+    StillRunning,
+    /// The record could not be read or written; nothing was sent.
+    #[error(
+        "the call could not be recorded, so it was not sent ({0}); check DS24_PROXY_DATA_DIR and DS24_PROXY_MASTER_KEY"
+    )]
+    Store(String),
+    /// The call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl LedgerError {
+    /// The name the audit log gives this outcome.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidKey => "bad_request",
+            Self::KeyReused | Self::StillRunning => "idempotency_key_reused",
+            Self::Store(_) => "not_recorded",
+            Self::Call(_) => "failed",
+        }
+    }
+}
+
+/// Tells the ledger, before an attempt's bytes may leave the proxy, that a
+/// write is about to be sent. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct SendGate {
+    sent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SendGate {
+    /// Called by the exchange before each attempt is sent.
+    ///
+    /// # Errors
+    /// When the record cannot be written: then nothing must be sent.
+    pub async fn before_send(&self) -> Result<(), LedgerError> {
+        self.sent.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+}
+
 /// Runs `call` under the idempotency key (if any) and writes the audit
-/// entry. Reads pass straight through.
+/// entry. `render` is the HTTP edge's error reply for a failed call: what a
+/// repeat with the same key is answered when the call may have run.
 ///
 /// # Errors
-/// `422` for a key reused with a different request, `409` when the first
-/// call with the key is still running after a minute, and the call's own
-/// errors.
-pub async fn guard<F, Fut>(
+/// [`LedgerError`]: a key reused for another request, still running, the
+/// store, or the call's own failure.
+pub async fn guard<T, F, Fut>(
     state: &AppState,
     entry: Entry,
     key: Option<&str>,
+    render: impl Fn(&CallError) -> ErrorReply,
     call: F,
-) -> Result<Response, ApiError>
+) -> Result<Guarded<T>, LedgerError>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
+    T: Record,
+    F: FnOnce(SendGate) -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
 {
-    if entry.effect == Effect::Read {
-        return call().await;
-    }
-    let store = state.ledger().await?;
+    let store = state
+        .ledger()
+        .await
+        .map_err(|e| LedgerError::Store(e.to_string()))?;
+    let gate = SendGate::default();
     let result = match key {
-        None => call().await,
-        Some(key) => idempotent(state, &store, &entry, key, call).await,
+        None => call(gate)
+            .await
+            .map(Guarded::Fresh)
+            .map_err(LedgerError::from),
+        Some(key) => idempotent(state, &store, &entry, key, &render, gate, call).await,
     };
     let outcome = match &result {
-        Ok(response) if response.headers().contains_key("idempotent-replayed") => {
-            "replayed".to_owned()
+        Ok(Guarded::Replayed(_)) => "replayed".to_owned(),
+        Ok(Guarded::Fresh(answer)) => answer.status().to_string(),
+        Err(LedgerError::Call(e)) => {
+            let rendered = render(e);
+            format!("{} {}", rendered.kind, rendered.reply.status)
         }
-        Ok(response) => response.status().as_u16().to_string(),
-        Err(e) => format!("{} {}", e.kind.as_str(), e.status.as_u16()),
+        Err(e) => e.label().to_owned(),
     };
     let audit = AuditEntry {
         id: 0,
@@ -122,29 +246,38 @@ where
 async fn blocking<T: Send + 'static>(
     store: &Arc<dyn Store>,
     f: impl FnOnce(&dyn Store) -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, LedgerError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(store.as_ref()))
         .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|e| LedgerError::Store(e.to_string()))?
+        .map_err(|e| LedgerError::Store(e.to_string()))
 }
 
-async fn idempotent<F, Fut>(
+fn replay(record: crate::store::IdempotencyRecord) -> Recorded {
+    Recorded {
+        status: record.status.unwrap_or(200),
+        content_type: record.content_type,
+        body: record.body.unwrap_or_default().into(),
+    }
+}
+
+async fn idempotent<T, F, Fut>(
     state: &AppState,
     store: &Arc<dyn Store>,
     entry: &Entry,
     key: &str,
+    render: &impl Fn(&CallError) -> ErrorReply,
+    gate: SendGate,
     call: F,
-) -> Result<Response, ApiError>
+) -> Result<Guarded<T>, LedgerError>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
+    T: Record,
+    F: FnOnce(SendGate) -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
 {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice)",
-        ));
+        return Err(LedgerError::InvalidKey);
     }
     let (conn, k, fp) = (
         entry.connection.clone(),
@@ -160,102 +293,62 @@ where
             Begin::Started => break,
             Begin::Done(record) => {
                 state.metrics().idempotent_replay(&entry.connection);
-                let mut response = Response::new(Body::from(record.body.unwrap_or_default()));
-                *response.status_mut() =
-                    StatusCode::from_u16(record.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
-                if let Some(ct) = record
-                    .content_type
-                    .and_then(|c| HeaderValue::from_str(&c).ok())
-                {
-                    response.headers_mut().insert(header::CONTENT_TYPE, ct);
-                }
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                return Ok(response);
+                return Ok(Guarded::Replayed(replay(record)));
             }
-            Begin::Mismatch(_) => {
-                return Err(ApiError::new(ErrorKind::IdempotencyKeyReused, "this Idempotency-Key was used for a different request; use a new key for a new request")
-                    .with_status(StatusCode::UNPROCESSABLE_ENTITY));
-            }
+            Begin::Mismatch(_) => return Err(LedgerError::KeyReused),
             Begin::InProgress(_) if waited_since.elapsed() < WAIT_FOR_FIRST => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Begin::InProgress(_) => {
-                return Err(ApiError::new(
-                    ErrorKind::IdempotencyKeyReused,
-                    "the first request with this Idempotency-Key is still running; try again later",
-                )
-                .with_status(StatusCode::CONFLICT));
-            }
+            Begin::InProgress(_) => return Err(LedgerError::StillRunning),
         }
     }
-    match call().await {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let bytes = match axum::body::to_bytes(body, MAX_RECORDED_REPLY).await {
-                Ok(b) => b,
-                Err(_) => {
-                    // The call happened; its reply cannot be kept. Keep the key
-                    // taken so that a repeat cannot send it again.
-                    let (c, kk) = (conn.clone(), k.clone());
-                    blocking(store, move |s| {
-                        s.complete_idempotent(
-                            &c,
-                            &kk,
-                            502,
-                            Some("text/plain"),
-                            b"reply too large to record",
-                        )
-                    })
-                    .await?;
-                    return Err(ApiError::new(
-                        ErrorKind::UpstreamError,
-                        "the call was made, but its reply was too large to record and pass on",
-                    ));
-                }
-            };
-            let content_type = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let status = parts.status.as_u16();
-            if status == 429 {
-                // "Too many requests" is not an outcome: nothing was done, so
-                // the key is freed for a later try.
-                let _ = blocking(store, move |s| s.abandon_idempotent(&conn, &k)).await;
-                return Ok(Response::from_parts(parts, Body::from(bytes)));
-            }
-            let (c, kk, body) = (conn, k, bytes.clone());
-            if let Err(e) = blocking(store, move |s| {
-                s.complete_idempotent(&c, &kk, status, content_type.as_deref(), &body)
-            })
-            .await
-            {
-                // The call happened: its answer goes to the caller even if the
-                // record could not be completed (the key stays taken).
-                tracing::error!(error = %e.message, "could not record the reply of an idempotent call");
-            }
-            Ok(Response::from_parts(parts, Body::from(bytes)))
+    let result = call(gate).await;
+    // What is recorded, and whether the key is freed, is read from one
+    // fact: whether the call may have been carried out.
+    let (delivery, recorded) = match &result {
+        Ok(answer) => (
+            answer.delivery(),
+            answer.recorded().unwrap_or_else(|| {
+                // Made, but its reply is too large to keep: a repeat is told
+                // so (as JSON), and sends nothing.
+                let too_large = CallError::new(
+                    &entry.function,
+                    entry.effect,
+                    Cause::ReplyTooLarge {
+                        limit: MAX_RECORDED_REPLY,
+                    },
+                );
+                render(&too_large).reply
+            }),
+        ),
+        Err(e) => (e.delivery(), render(e).reply),
+    };
+    if delivery.frees_idempotency_key() {
+        // Nothing was done: free the key for a later try.
+        let (c, kk) = (conn, k);
+        if let Err(e) = blocking(store, move |s| s.abandon_idempotent(&c, &kk)).await {
+            tracing::error!(error = %e, "could not free an Idempotency-Key");
         }
-        // The call may have reached Digistore24: the record keeps this answer,
-        // so a repeat with the same key is told the same and sends nothing.
-        Err(e) if !nothing_was_sent(&e) => {
-            let body = serde_json::to_vec(&e.body(&entry.request_id)).unwrap_or_default();
-            let (c, kk, status) = (conn, k, e.status.as_u16());
-            blocking(store, move |s| {
-                s.complete_idempotent(&c, &kk, status, Some("application/json"), &body)
-            })
-            .await?;
-            Err(e)
-        }
-        // Nothing reached Digistore24: free the key for a retry.
-        Err(e) => {
-            blocking(store, move |s| s.abandon_idempotent(&conn, &k)).await?;
-            Err(e)
+    } else {
+        // The call may have run: the record keeps this answer, so a repeat
+        // with the same key is told the same and sends nothing.
+        let (c, kk) = (conn, k);
+        if let Err(e) = blocking(store, move |s| {
+            s.complete_idempotent(
+                &c,
+                &kk,
+                recorded.status,
+                recorded.content_type.as_deref(),
+                &recorded.body,
+            )
+        })
+        .await
+        {
+            // Its answer still goes to the caller (the key stays taken).
+            tracing::error!(error = %e, "could not record the reply of an idempotent call");
         }
     }
+    result.map(Guarded::Fresh).map_err(LedgerError::from)
 }
 
 /// Deletes expired idempotency records now and then, so the store does not
@@ -277,26 +370,4 @@ pub async fn purge_periodically(state: AppState) {
             _ => {}
         }
     }
-}
-
-/// Errors that come before anything could reach Digistore24 (refused by the
-/// proxy, the breaker, the rate limit, the credential or a failed connect).
-/// Any other error keeps an idempotency key taken: the call may have run.
-fn nothing_was_sent(e: &ApiError) -> bool {
-    matches!(
-        e.kind,
-        ErrorKind::BadRequest
-            | ErrorKind::ValidationFailed
-            | ErrorKind::UnknownAction
-            | ErrorKind::UnknownConnection
-            | ErrorKind::Unauthorized
-            | ErrorKind::ForbiddenByPolicy
-            | ErrorKind::CredentialMissing
-            | ErrorKind::CredentialRejected
-            | ErrorKind::RateLimited
-            | ErrorKind::Overloaded
-            | ErrorKind::PayloadTooLarge
-            | ErrorKind::IdempotencyKeyReused
-            | ErrorKind::UpstreamUnavailable
-    ) || e.status == StatusCode::TOO_MANY_REQUESTS
 }

@@ -5,25 +5,25 @@
 use http::{HeaderMap, HeaderValue, Method, header};
 use url::Url;
 
-use super::Answer;
+use super::{Answer, CallError, Cause};
 use crate::credentials::ApiKey;
 use crate::proxy::target_url;
-use crate::server::error::ApiError;
 use crate::upstream::{Reply, Upstream, UpstreamRequest, envelope};
 
 /// POSTs `form` to `{base_url}/{function}` with `key` and unwraps the reply.
 ///
 /// # Errors
-/// `upstream_error` for a Digistore24 error, `upstream_unavailable` when it
-/// cannot be reached.
+/// [`CallError`]: Digistore24's refusal, or a failure to reach it.
 pub async fn call_with_key(
     upstream: &Upstream,
     base_url: &Url,
     function: &str,
     form: &[(&str, &str)],
     key: &ApiKey,
-) -> Result<Answer, ApiError> {
-    let url = target_url(base_url, function, "", None)?;
+) -> Result<Answer, CallError> {
+    let effect = crate::actions::effect_of_function(function);
+    let fail = |cause| CallError::new(function, effect, cause);
+    let url = target_url(base_url, function, "", None).map_err(|_| fail(Cause::BadTarget))?;
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
@@ -40,15 +40,23 @@ pub async fn call_with_key(
         headers,
         body: axum::body::Body::from(body),
     };
-    let response = upstream.send(request).await?;
+    let response = upstream
+        .send(request)
+        .await
+        .map_err(|e| fail(Cause::Upstream(e)))?;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
         .read_up_to(super::MAX_REPLY_BYTES)
-        .await?
-        .ok_or_else(super::too_large_reply)?;
+        .await
+        .map_err(|e| fail(Cause::Upstream(e)))?
+        .ok_or_else(|| {
+            fail(Cause::ReplyTooLarge {
+                limit: super::MAX_REPLY_BYTES,
+            })
+        })?;
     match envelope::parse(status, &bytes) {
         Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
-        Reply::Error(e) => Err(e.into()),
+        Reply::Error(e) => Err(super::refused(e, function)),
     }
 }

@@ -1,18 +1,25 @@
-//! Calling a catalog action: the validated input is encoded as Digistore24
-//! expects, POSTed through the same upstream client, connection and key as
-//! the pass-through, and the envelope is unwrapped. Paging lives in [`pages`].
+//! The call pipeline: one exchange with Digistore24 on behalf of a
+//! connection ([`exchange`]: breaker, rate limit, credential, the ledger's
+//! gate, send, renewal and replay, retry), and on top of it calling a
+//! catalog action: the validated input is encoded as Digistore24 expects,
+//! POSTed through the same exchange, and the envelope is unwrapped. Paging
+//! lives in [`pages`]. Every failure is a [`CallError`] that says whether the
+//! request may have reached Digistore24.
 
 pub mod direct;
+pub mod error;
+pub mod exchange;
 pub mod pages;
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Map, Value};
 
+pub use error::{CallError, Cause, Delivery};
+use exchange::{OutBody, ReplyBody, ReplyMode};
+
 use crate::actions::ActionDef;
-use crate::proxy::exchange::{self, OutBody, ReplyBody};
+use crate::ledger::SendGate;
 use crate::proxy::target_url;
-use crate::server::error::ApiError;
 use crate::server::state::{AppState, Connection};
 use crate::upstream::{Ds24Error, Reply, envelope};
 
@@ -33,16 +40,15 @@ pub struct Answer {
 /// Calls `action` once on `conn` with an already validated `input`.
 ///
 /// # Errors
-/// `upstream_error` for a Digistore24 error reply, `upstream_unavailable`
-/// when it cannot be reached, `credential_missing` without a key.
+/// [`CallError`]: Digistore24's refusal, or a failure to reach it.
 pub async fn call(
     state: &AppState,
     conn: &Connection,
     action: &ActionDef,
     input: &Map<String, Value>,
-) -> Result<Answer, ApiError> {
+) -> Result<Answer, CallError> {
     let form = action.encode_form(input);
-    call_function(state, conn, action.function, form).await
+    call_function(state, conn, action.function, form, None).await
 }
 
 /// POSTs a form body to `function` and unwraps the envelope.
@@ -54,11 +60,12 @@ pub async fn call_function(
     conn: &Connection,
     function: &str,
     form: String,
-) -> Result<Answer, ApiError> {
-    let (status, body) = post_form(state, conn, function, form).await?;
-    match envelope::parse(status, &body) {
+    gate: Option<&SendGate>,
+) -> Result<Answer, CallError> {
+    let body = post_form(state, conn, function, form, gate).await?;
+    match envelope::parse(body.0, &body.1) {
         Reply::Success { data, api_version } => Ok(Answer { data, api_version }),
-        Reply::Error(e) => Err(judge(e, function)),
+        Reply::Error(e) => Err(refused(e, function)),
     }
 }
 
@@ -74,19 +81,24 @@ pub async fn call_function_raw(
     conn: &Connection,
     function: &str,
     form: String,
-) -> Result<envelope::RawSuccess, ApiError> {
-    let (status, body) = post_form(state, conn, function, form).await?;
-    envelope::parse_raw(status, &body).map_err(|e| judge(e, function))
+    gate: Option<&SendGate>,
+) -> Result<envelope::RawSuccess, CallError> {
+    let (status, body) = post_form(state, conn, function, form, gate).await?;
+    envelope::parse_raw(status, &body).map_err(|e| refused(e, function))
 }
 
-/// The HTTP status and whole body of one form POST to `function`.
+/// The HTTP status and whole body of one form POST to `function`, read
+/// within the exchange so that a reply that breaks off is a failed attempt.
 async fn post_form(
     state: &AppState,
     conn: &Connection,
     function: &str,
     form: String,
-) -> Result<(u16, Bytes), ApiError> {
-    let url = target_url(&conn.base_url, function, "", None)?;
+    gate: Option<&SendGate>,
+) -> Result<(u16, bytes::Bytes), CallError> {
+    let effect = crate::actions::effect_of_function(function);
+    let uri = target_url(&conn.base_url, function, "", None)
+        .map_err(|_| CallError::new(function, effect, Cause::BadTarget))?;
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         header::CONTENT_TYPE,
@@ -96,51 +108,47 @@ async fn post_form(
     let exchange = exchange::send(
         state,
         conn,
-        function,
-        Method::POST,
-        url,
-        headers,
-        OutBody::Buffered(form.into()),
+        exchange::Request {
+            function,
+            method: Method::POST,
+            uri,
+            headers,
+            body: OutBody::Buffered(form.into()),
+            reply: ReplyMode::Whole(MAX_REPLY_BYTES),
+            gate,
+        },
     )
     .await?;
     let status = exchange.status.as_u16();
     let body = match exchange.body {
-        ReplyBody::Read(bytes) => bytes,
-        ReplyBody::Streaming(response) => read_limited(response).await?,
+        ReplyBody::Read(body) => body,
+        // ReplyMode::Whole reads every reply; should one still stream,
+        // read it here rather than fail.
+        ReplyBody::Streaming(reply) => reply
+            .read_up_to(MAX_REPLY_BYTES)
+            .await
+            .map_err(|e| CallError::new(function, effect, Cause::Upstream(e)))?
+            .ok_or_else(|| {
+                CallError::new(
+                    function,
+                    effect,
+                    Cause::ReplyTooLarge {
+                        limit: MAX_REPLY_BYTES,
+                    },
+                )
+            })?,
     };
     Ok((status, body))
 }
 
-/// An error reply as the caller sees it. A page from a front server
-/// instead of Digistore24's answer: for a write or money call nobody knows
-/// whether it ran.
-fn judge(e: Ds24Error, function: &str) -> ApiError {
-    if e.not_an_envelope
-        && crate::actions::effect_of_function(function) != crate::actions::Effect::Read
-    {
-        return ApiError::new(
-            crate::server::error::ErrorKind::OutcomeUnknown,
-            format!(
-                "{function} may or may not have been carried out: the reply was not Digistore24's ({}); check its result before trying again",
-                e.message
-            ),
-        );
-    }
-    e.into()
-}
-
-async fn read_limited(body: crate::upstream::UpstreamBody) -> Result<Bytes, ApiError> {
-    body.read_up_to(MAX_REPLY_BYTES)
-        .await?
-        .ok_or_else(too_large_reply)
-}
-
-fn too_large_reply() -> ApiError {
-    Ds24Error {
-        code: None,
-        message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; call the function on the pass-through route, which streams"),
-        http_status: 502,
-        not_an_envelope: true,
-    }
-    .into()
+/// Digistore24's error reply, or a page from a server in front of it that
+/// is no answer at all.
+fn refused(e: Ds24Error, function: &str) -> CallError {
+    let effect = crate::actions::effect_of_function(function);
+    let cause = if e.not_an_envelope {
+        Cause::NotAnEnvelope(e)
+    } else {
+        Cause::Refused(e)
+    };
+    CallError::new(function, effect, cause)
 }

@@ -8,10 +8,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
-use super::{Answer, call};
+use super::{Answer, CallError, call};
 use crate::actions::ActionDef;
-use crate::server::error::ApiError;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, Connection};
 
 /// Pages fetched when the input sets no `max_pages`.
 pub const DEFAULT_MAX_PAGES: u64 = 100;
@@ -69,13 +68,14 @@ impl Walk {
         json!({ "pages_fetched": self.fetched, "max_pages": self.max_pages, "complete": self.done })
     }
 
-    async fn next(&mut self, state: &AppState, conn_name: &str) -> Result<Option<Page>, ApiError> {
+    async fn next(
+        &mut self,
+        state: &AppState,
+        conn: &Connection,
+    ) -> Result<Option<Page>, CallError> {
         if self.done || self.fetched >= self.max_pages {
             return Ok(None);
         }
-        let conn = state
-            .connection(conn_name)
-            .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
         let asked = self.next_page;
         self.input.insert("page_no".into(), asked.into());
         let Answer { data, api_version } = call(state, conn, self.action, &self.input).await?;
@@ -133,13 +133,13 @@ fn split_page(action: &ActionDef, data: Value, api_version: Option<String>) -> P
 /// The first failing page's error.
 pub async fn collect(
     state: &AppState,
-    conn_name: &str,
+    conn: &Connection,
     walk: &mut Walk,
-) -> Result<(Value, Option<String>), ApiError> {
+) -> Result<(Value, Option<String>), CallError> {
     let field = walk.action.paging.map_or("items", |p| p.items_field);
     let mut all = Vec::new();
     let mut first: Option<(Map<String, Value>, Option<String>)> = None;
-    while let Some(page) = walk.next(state, conn_name).await? {
+    while let Some(page) = walk.next(state, conn).await? {
         all.extend(page.items);
         first.get_or_insert((page.rest, page.api_version));
     }
@@ -155,33 +155,35 @@ pub async fn collect(
 /// consumer can tell a complete export from one cut at `max_pages`. The
 /// first page is fetched before anything is sent, so an error there gets
 /// its proper status; a later error ends the stream with a line
-/// `{"error": {…}}` instead of the meta line.
+/// `{"error": {…}}` (written by `render`, the HTTP edge's error body)
+/// instead of the meta line.
 ///
 /// # Errors
 /// The first page's error.
 pub async fn ndjson(
     state: AppState,
-    conn_name: String,
+    conn: Arc<Connection>,
     mut walk: Walk,
     meta: Value,
-) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, ApiError> {
+    render: impl Fn(&CallError) -> Value + Send + Sync + 'static,
+) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, CallError> {
     let first = walk
-        .next(&state, &conn_name)
+        .next(&state, &conn)
         .await?
         .map(|page| lines(&page.items));
-    let request_id: Arc<str> = meta["request_id"].as_str().unwrap_or_default().into();
+    let render = Arc::new(render);
     let rest = futures_util::stream::unfold(Some((state, walk, meta)), move |slot| {
-        let conn_name = conn_name.clone();
-        let request_id = request_id.clone();
+        let conn = conn.clone();
+        let render = render.clone();
         async move {
             let (state, mut walk, mut meta) = slot?;
-            let line = match walk.next(&state, &conn_name).await {
+            let line = match walk.next(&state, &conn).await {
                 Ok(Some(page)) => return Some((Ok(lines(&page.items)), Some((state, walk, meta)))),
                 Ok(None) => {
                     meta["paging"] = walk.meta();
                     json!({ "meta": meta })
                 }
-                Err(e) => e.body(&request_id),
+                Err(e) => render(&e),
             };
             let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
             bytes.push(b'\n');

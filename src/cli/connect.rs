@@ -103,10 +103,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let info = call_with_key(&upstream, &base_url, "getUserInfo", &[], &key)
         .await
         .map_err(|e| {
-            anyhow::anyhow!(
-                "Digistore24 did not accept the key, so it was not stored: {}",
-                e.message
-            )
+            anyhow::anyhow!("Digistore24 did not accept the key, so it was not stored: {e}")
         })?;
     save(&config, &args.name, &key)?;
     let permissions = info
@@ -143,7 +140,7 @@ async fn approve(
         developer,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("requestApiKey failed: {}", e.message))?;
+    .map_err(|e| anyhow::anyhow!("requestApiKey failed: {}", e))?;
     let url = requested
         .data
         .get("request_url")
@@ -177,7 +174,7 @@ async fn approve(
             developer,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("retrieveApiKey failed: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("retrieveApiKey failed: {}", e))?;
         let status = answer
             .data
             .get("request_status")

@@ -180,9 +180,7 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("the stored key is unusable: {e}"))?;
                 call_with_key(state.upstream(), &conn.base_url, "unregister", &[], &key)
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("unregister failed, nothing was removed: {}", e.message)
-                    })?;
+                    .map_err(|e| anyhow::anyhow!("unregister failed, nothing was removed: {e}"))?;
                 eprintln!("the key was deleted at Digistore24");
             }
             store.remove(&name)?;

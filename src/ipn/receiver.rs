@@ -131,7 +131,10 @@ pub async fn receive(
         .get(&connection)
         .map(|c| c.ipn.forward_to.iter().map(ToString::to_string).collect())
         .unwrap_or_default();
-    let store = state.ledger().await.map_err(|e| not_stored(&e.message))?;
+    let store = state
+        .ledger()
+        .await
+        .map_err(|e| not_stored(&e.to_string()))?;
     let kind = event.event.clone();
     // Committed before the answer: the write runs in its own task, so a
     // Digistore24 that hangs up does not cancel it half-way.

@@ -132,7 +132,7 @@ async fn until_next_due(state: &AppState) -> Duration {
 
 /// Tries every due delivery once. `Ok(true)` when a full batch was found.
 async fn round(state: &AppState, client: &reqwest::Client) -> Result<bool, String> {
-    let store = state.ledger().await.map_err(|e| e.message)?;
+    let store = state.ledger().await.map_err(|e| e.to_string())?;
     let now = super::now_ms();
     let due = {
         let store = store.clone();

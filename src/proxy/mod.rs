@@ -1,11 +1,11 @@
-//! The pass-through route: any path that is not one of the proxy's own goes
-//! to `{base_url}/{function}[/…]` on the chosen connection, with the stored
-//! key injected and bodies streamed both ways.
+//! Pass-through helpers below the HTTP edge: path normalisation, header
+//! rules, the checked upstream URI, and request bodies that are counted and
+//! kept for a replay. The route itself is `server::routes::passthrough`.
 
-pub mod exchange;
-mod forward;
 pub mod headers;
+pub mod limit;
 pub mod path;
 pub mod replay;
+mod target;
 
-pub use forward::{pass_through, target_url};
+pub use target::{LeavesBase, target_url};

@@ -8,7 +8,10 @@
 
 use axum::response::{IntoResponse, Response};
 
+use crate::call::{CallError, Cause};
 use crate::credentials::CredentialError;
+use crate::ledger::{ErrorReply, LedgerError, Recorded};
+use crate::server::state::StoreUnavailable;
 use crate::upstream::{Ds24Error, UpstreamError};
 use http::StatusCode;
 use serde_json::{Map, Value};
@@ -175,11 +178,101 @@ impl IntoResponse for ApiError {
 }
 
 // === conversions from the typed errors of other modules ===
+//
+// Each module's error becomes an `ApiError` here and nowhere else. Rules
+// are by cause, in the order written; none has a side effect but the
+// one warning for an upstream failure.
 
-impl From<UpstreamError> for ApiError {
-    fn from(e: UpstreamError) -> Self {
+impl From<&CallError> for ApiError {
+    fn from(e: &CallError) -> Self {
+        // 1. A write or money call that may have been carried out: telling
+        //    the caller "unavailable" would invite a retry, and a retried
+        //    refund can pay out twice.
+        if e.outcome_unknown() {
+            return ApiError::new(
+                ErrorKind::OutcomeUnknown,
+                format!(
+                    "{} may or may not have been carried out by Digistore24 ({}); it was not sent again. Check its result (for example with a read action) before trying again",
+                    e.function, e.cause
+                ),
+            );
+        }
+        // 2. Otherwise the cause alone decides.
+        match &e.cause {
+            Cause::BreakerOpen { .. } => {
+                ApiError::new(ErrorKind::UpstreamUnavailable, e.cause.to_string())
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Cause::RateLimited { retry_after, .. } => {
+                ApiError::new(ErrorKind::RateLimited, e.cause.to_string()).with(
+                    "retry_after_ms",
+                    serde_json::json!(retry_after.as_millis() as u64),
+                )
+            }
+            Cause::Credential(c) => c.into(),
+            Cause::Upstream(u) => u.into(),
+            Cause::Refused(d) | Cause::NotAnEnvelope(d) => d.into(),
+            Cause::ReplyTooLarge { .. } => {
+                ApiError::new(ErrorKind::UpstreamError, e.cause.to_string())
+            }
+            Cause::BodyTooLarge { .. } => {
+                ApiError::new(ErrorKind::PayloadTooLarge, e.cause.to_string())
+            }
+            Cause::BadTarget => ApiError::bad_request(e.cause.to_string()),
+            Cause::Unrecorded(_) => ApiError::new(ErrorKind::Internal, e.cause.to_string())
+                .with_status(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        Self::from(&e)
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Call(e) => e.into(),
+            LedgerError::InvalidKey => ApiError::bad_request(e.to_string()),
+            LedgerError::KeyReused => ApiError::new(ErrorKind::IdempotencyKeyReused, e.to_string())
+                .with_status(StatusCode::UNPROCESSABLE_ENTITY),
+            LedgerError::StillRunning => {
+                ApiError::new(ErrorKind::IdempotencyKeyReused, e.to_string())
+                    .with_status(StatusCode::CONFLICT)
+            }
+            LedgerError::Store(_) => ApiError::new(ErrorKind::Internal, e.to_string())
+                .with_status(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+impl From<StoreUnavailable> for ApiError {
+    fn from(e: StoreUnavailable) -> Self {
+        ApiError::new(ErrorKind::Internal, e.to_string())
+    }
+}
+
+/// The reply a failed call gets, as the ledger records it for repeats.
+pub fn error_reply(e: &CallError, request_id: &str) -> ErrorReply {
+    let error = ApiError::from(e);
+    ErrorReply {
+        kind: error.kind.as_str(),
+        reply: Recorded {
+            status: error.status.as_u16(),
+            content_type: Some("application/json".to_owned()),
+            body: serde_json::to_vec(&error.body(request_id))
+                .unwrap_or_default()
+                .into(),
+        },
+    }
+}
+
+impl From<&UpstreamError> for ApiError {
+    fn from(e: &UpstreamError) -> Self {
         tracing::warn!(error = %e, "upstream request failed");
-        match &e {
+        match e {
             UpstreamError::Timeout { .. } => ApiError::new(
                 ErrorKind::UpstreamUnavailable,
                 format!("{e}; try again later, or raise upstream.request_timeout_secs"),
@@ -196,7 +289,13 @@ impl From<UpstreamError> for ApiError {
 
 impl From<CredentialError> for ApiError {
     fn from(e: CredentialError) -> Self {
-        match &e {
+        Self::from(&e)
+    }
+}
+
+impl From<&CredentialError> for ApiError {
+    fn from(e: &CredentialError) -> Self {
+        match e {
             CredentialError::Missing { connection }
                 if connection == crate::config::DEFAULT_CONNECTION =>
             {
@@ -228,8 +327,8 @@ impl From<CredentialError> for ApiError {
     }
 }
 
-impl From<Ds24Error> for ApiError {
-    fn from(e: Ds24Error) -> Self {
+impl From<&Ds24Error> for ApiError {
+    fn from(e: &Ds24Error) -> Self {
         if e.not_an_envelope {
             return ApiError::new(ErrorKind::UpstreamUnavailable, format!("Digistore24 did not answer with its JSON envelope: {}", e.message))
                 .with("upstream", serde_json::json!({ "code": null, "message": e.message, "http_status": e.http_status }));

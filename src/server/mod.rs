@@ -49,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(crate::ipn::events::list))
         .route("/events/{id}", get(crate::ipn::events::show))
         .route("/events/{id}/replay", post(crate::ipn::events::replay))
-        .fallback(proxy::pass_through)
+        .fallback(routes::passthrough::pass_through)
         .with_state(state.clone());
     // Outermost first: secrets are marked sensitive before anything can log
     // them; the request id exists before the span and the error renderer.

@@ -24,7 +24,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    connections: HashMap<String, Connection>,
+    connections: HashMap<String, Arc<Connection>>,
     upstream: Upstream,
     store: Option<Arc<dyn Store>>,
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -35,6 +35,11 @@ struct Inner {
     /// Wakes the IPN relay when an event was stored or replayed.
     ipn_wake: tokio::sync::Notify,
 }
+
+/// The store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("the store cannot be opened ({0}); check DS24_PROXY_DATA_DIR and DS24_PROXY_MASTER_KEY")]
+pub struct StoreUnavailable(String);
 
 /// A configured connection, ready to be used.
 #[derive(Debug)]
@@ -106,7 +111,7 @@ impl AppState {
                     breaker: CircuitBreaker::new(BreakerConfig::default()),
                     rate,
                 };
-                (c.name.clone(), conn)
+                (c.name.clone(), Arc::new(conn))
             })
             .collect();
         let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests));
@@ -149,7 +154,7 @@ impl AppState {
     ///
     /// # Errors
     /// When it cannot be opened (data directory, master key).
-    pub async fn ledger(&self) -> Result<Arc<dyn Store>, ApiError> {
+    pub async fn ledger(&self) -> Result<Arc<dyn Store>, StoreUnavailable> {
         if let Some(store) = &self.inner.store {
             return Ok(store.clone());
         }
@@ -157,11 +162,13 @@ impl AppState {
             .late_store
             .get_or_try_init(|| async {
                 let config = self.inner.config.clone();
-                tokio::task::spawn_blocking(move || SqliteStore::open(&config.data_dir, config.master_key.as_ref()))
-                    .await
-                    .map_err(|e| ApiError::internal(&e))?
-                    .map(|s| Arc::new(s) as Arc<dyn Store>)
-                    .map_err(|e| ApiError::new(ErrorKind::Internal, format!("the store cannot be opened ({e}); check DS24_PROXY_DATA_DIR and DS24_PROXY_MASTER_KEY")))
+                tokio::task::spawn_blocking(move || {
+                    SqliteStore::open(&config.data_dir, config.master_key.as_ref())
+                })
+                .await
+                .map_err(|e| StoreUnavailable(e.to_string()))?
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+                .map_err(|e| StoreUnavailable(e.to_string()))
             })
             .await
             .cloned()
@@ -186,13 +193,13 @@ impl AppState {
     }
 
     /// The connection called `name`, if configured.
-    pub fn connection(&self, name: &str) -> Option<&Connection> {
+    pub fn connection(&self, name: &str) -> Option<&Arc<Connection>> {
         self.inner.connections.get(name)
     }
 
     /// All connections, by name.
     pub fn connections(&self) -> impl Iterator<Item = &Connection> {
-        self.inner.connections.values()
+        self.inner.connections.values().map(|c| &**c)
     }
 
     /// The upstream client.
@@ -210,7 +217,7 @@ impl AppState {
         &self,
         from_path: Option<&str>,
         headers: &http::HeaderMap,
-    ) -> Result<&Connection, ApiError> {
+    ) -> Result<&Arc<Connection>, ApiError> {
         let from_header = match headers.get(crate::proxy::headers::CONNECTION_CHOICE) {
             Some(v) => Some(v.to_str().map_err(|_| {
                 ApiError::bad_request("X-DS24-Connection must be a plain connection name")

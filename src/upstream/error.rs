@@ -4,6 +4,33 @@
 
 use std::time::Duration;
 
+/// Whether a call may have reached Digistore24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Nothing complete left the proxy: refused before sending (breaker,
+    /// rate limit, credential, a bad target), a connection that could not
+    /// be made, or a request whose own body broke off (an incomplete HTTP
+    /// request is never carried out).
+    NotSent,
+    /// Digistore24 answered that it did nothing: the key was rejected, or
+    /// it asked to slow down (429).
+    Declined,
+    /// Bytes may have reached Digistore24 and no complete answer says what
+    /// happened (reset, timeout, a reply that broke off or stalled, a page
+    /// from a server in front of Digistore24 instead of its answer).
+    MaybeSent,
+    /// Digistore24 answered; the answer says what happened.
+    Answered,
+}
+
+impl Delivery {
+    /// The ledger's rule, stated once: only a call that cannot have been
+    /// carried out frees its `Idempotency-Key` for another try.
+    pub fn frees_idempotency_key(self) -> bool {
+        matches!(self, Self::NotSent | Self::Declined)
+    }
+}
+
 /// A failed upstream exchange.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -69,9 +96,14 @@ impl UpstreamError {
         }
     }
 
-    /// True when the request provably never reached the upstream.
-    pub fn never_sent(&self) -> bool {
-        matches!(self, Self::Connect { .. })
+    /// Whether the request may have reached the upstream: a connection
+    /// that was never made, or a request whose own body broke off (no
+    /// complete request went out), cannot have been carried out.
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Self::Connect { .. } | Self::RequestBody { .. } => Delivery::NotSent,
+            Self::Timeout { .. } | Self::Transport { .. } => Delivery::MaybeSent,
+        }
     }
 }
 

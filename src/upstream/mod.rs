@@ -12,7 +12,7 @@ use thread_local::ThreadLocal;
 
 pub use body::UpstreamBody;
 pub use envelope::{Ds24Error, Reply, codes};
-pub use error::{UpstreamError, chain as error_chain};
+pub use error::{Delivery, UpstreamError, chain as error_chain};
 use http::{HeaderMap, Method};
 
 use crate::config::UpstreamConfig;
@@ -146,10 +146,12 @@ impl Upstream {
         // nothing is copied on the way through.
         let target = request.uri.clone();
         let host = || target.host().unwrap_or_default().to_owned();
+        let mut headers = request.headers;
+        frame_length(&request.method, &request.body, &mut headers);
         let mut outgoing = http::Request::new(request.body);
         *outgoing.method_mut() = request.method;
         *outgoing.uri_mut() = request.uri;
-        *outgoing.headers_mut() = request.headers;
+        *outgoing.headers_mut() = headers;
         // One deadline for the whole exchange, the reply body included.
         let deadline = tokio::time::Instant::now() + self.request_timeout;
         let response = match tokio::time::timeout_at(deadline, self.http().request(outgoing)).await
@@ -164,5 +166,57 @@ impl Upstream {
             Ok(Ok(response)) => response,
         };
         Ok(response.map(|body| UpstreamBody::new(body, deadline, self.request_timeout)))
+    }
+}
+
+/// Gives a POST, PUT or PATCH of known size an explicit `Content-Length`.
+///
+/// hyper writes no length for an empty body, and Digistore24's front server
+/// answers such a POST with `411 Length Required` (API-FACTS §1). Every
+/// request to Digistore24 passes here, so this one rule covers the
+/// pass-through, actions, paging, connect and `ipn setup` alike. A body of
+/// unknown size goes out chunked, which is framed too.
+fn frame_length(method: &Method, body: &axum::body::Body, headers: &mut HeaderMap) {
+    use http_body::Body as _;
+    if !matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+        || headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING)
+    {
+        return;
+    }
+    if let Some(n) = body.size_hint().exact() {
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method, header};
+
+    use super::frame_length;
+
+    #[test]
+    fn a_post_of_known_size_gets_a_length_and_others_are_left_alone() {
+        let length = |method: Method, body: axum::body::Body| {
+            let mut headers = HeaderMap::new();
+            frame_length(&method, &body, &mut headers);
+            headers
+                .get(header::CONTENT_LENGTH)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            length(Method::POST, axum::body::Body::empty()).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            length(Method::PUT, axum::body::Body::from("a=1")).as_deref(),
+            Some("3")
+        );
+        assert_eq!(length(Method::GET, axum::body::Body::empty()), None);
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from("x"))]);
+        assert_eq!(
+            length(Method::POST, axum::body::Body::from_stream(stream)),
+            None
+        );
     }
 }

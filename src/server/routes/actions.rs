@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionDef};
-use crate::call::{self, pages};
+use crate::call::{self, CallError, pages};
+use crate::ledger::{self, Guarded, Recorded};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::middleware::request_id;
 use crate::server::state::AppState;
@@ -166,7 +167,9 @@ async fn run(
         .is_some_and(|v| v.contains("application/x-ndjson"));
     if action.is_paged() && wants_ndjson {
         let walk = pages::Walk::new(action, input);
-        let stream = pages::ndjson(state.clone(), conn.name.clone(), walk, walk_meta()).await?;
+        let request_id = id.clone();
+        let render = move |e: &CallError| ApiError::from(e).body(&request_id);
+        let stream = pages::ndjson(state.clone(), conn.clone(), walk, walk_meta(), render).await?;
         let mut response = Response::new(Body::from_stream(stream));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -176,7 +179,7 @@ async fn run(
     }
     if action.is_paged() && wants_all {
         let mut walk = pages::Walk::new(action, input);
-        let (data, api_version) = pages::collect(&state, &conn.name, &mut walk).await?;
+        let (data, api_version) = pages::collect(&state, conn, &mut walk).await?;
         let mut meta = walk_meta();
         meta["paging"] = walk.meta();
         meta["api_version"] = json!(api_version);
@@ -204,36 +207,52 @@ async fn run(
         .get(crate::ledger::IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok());
     let key = key.map(str::to_owned);
-    let conn_name = conn.name.clone();
+    let conn = conn.clone();
     let action_key = action.key;
-    let call = move |state: AppState| async move {
-        let conn = state
-            .connection(&conn_name)
-            .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
-        let answer = call::call_function_raw(&state, conn, action.function, form).await?;
+    let call = move |state: AppState, gate: Option<ledger::SendGate>| async move {
+        let answer =
+            call::call_function_raw(&state, &conn, action.function, form, gate.as_ref()).await?;
         let meta = Meta {
             action: action_key,
             function: action.function,
-            connection: &conn_name,
+            connection: &conn.name,
             request_id: &id,
             api_version: answer.api_version.as_deref(),
         };
-        Ok(data_and_meta(&answer.data, &meta))
+        Ok::<_, CallError>(data_and_meta(&answer.data, &meta))
     };
     let Some(entry) = entry else {
-        return call(state).await;
+        return Ok(into_response(call(state, None).await?));
     };
     // A write runs to its end in its own task, recorded and audited, even
-    // if the client goes away (see proxy::forward).
+    // if the client goes away (see routes::passthrough).
+    let request_id = entry.request_id.clone();
     let task_state = state.clone();
-    tokio::spawn(async move {
-        crate::ledger::guard(&task_state.clone(), entry, key.as_deref(), || {
-            call(task_state)
-        })
+    let guarded = tokio::spawn(async move {
+        ledger::guard(
+            &task_state.clone(),
+            entry,
+            key.as_deref(),
+            |e| crate::server::error::error_reply(e, &request_id),
+            |gate| call(task_state, Some(gate)),
+        )
         .await
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(match guarded {
+        Guarded::Fresh(recorded) => into_response(recorded),
+        Guarded::Replayed(recorded) => super::replayed(recorded),
+    })
+}
+
+fn into_response(answer: Recorded) -> Response {
+    let mut response = Response::new(Body::from(answer.body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn read_input(body: Body) -> Result<Map<String, Value>, ApiError> {
@@ -295,7 +314,7 @@ struct Meta<'a> {
 /// `{"data": <Digistore24's data, verbatim>, "meta": …}` written directly:
 /// the same JSON as `json!({"data": data, "meta": meta})` without parsing
 /// and re-encoding the reply.
-fn data_and_meta(data: &serde_json::value::RawValue, meta: &Meta<'_>) -> Response {
+fn data_and_meta(data: &serde_json::value::RawValue, meta: &Meta<'_>) -> Recorded {
     let mut body = Vec::with_capacity(data.get().len() + 256);
     body.extend_from_slice(b"{\"data\":");
     body.extend_from_slice(data.get().as_bytes());
@@ -303,10 +322,9 @@ fn data_and_meta(data: &serde_json::value::RawValue, meta: &Meta<'_>) -> Respons
     // Writing a struct of borrowed strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut body, meta);
     body.push(b'}');
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    Recorded {
+        status: 200,
+        content_type: Some("application/json".to_owned()),
+        body: body.into(),
+    }
 }

@@ -1,6 +1,9 @@
-//! Forwarding one request: choose the connection, build the target URL,
-//! swap credentials, stream the body (counting it against the limit), and
-//! stream the answer back unchanged.
+//! The pass-through route: any path that is not one of the proxy's own goes
+//! to `{base_url}/{function}[/…]` on the chosen connection. Choose the
+//! connection, build the target URL, swap credentials, stream the body
+//! (counting it against the limit), and stream the answer back unchanged;
+//! a write's answer is read whole first, so that a reply that breaks off is
+//! `outcome_unknown` instead of a broken stream.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,12 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use futures_util::StreamExt;
 use http::{HeaderValue, Method, header};
-use url::Url;
 
-use super::exchange::{self, Exchange, OutBody, ReplyBody};
-use super::{headers, path};
+use crate::call::exchange::{self, Exchange, OutBody, ReplyBody, ReplyMode};
+use crate::call::{CallError, Cause};
+use crate::ledger::{self, Guarded, MAX_RECORDED_REPLY};
+use crate::proxy::limit::limited;
+use crate::proxy::{headers, path, target_url};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::AppState;
 
@@ -64,7 +68,8 @@ pub async fn pass_through(
     crate::server::middleware::CallLabels::set(&parts.extensions, function, &conn.name);
     let caller = crate::policy::authorize(&parts.extensions, &conn.name, function, effect)?;
 
-    let url = target_url(&conn.base_url, function, &target.rest, parts.uri.query())?;
+    let url = target_url(&conn.base_url, function, &target.rest, parts.uri.query())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let max = state.config().max_body_bytes;
     let declared = parts
@@ -97,11 +102,11 @@ pub async fn pass_through(
     let body = match declared {
         _ if !has_body => OutBody::Empty,
         _ if effect == crate::actions::Effect::Read => OutBody::Replayable(
-            super::replay::ReplayBody::new(limited(body, max, tripped.clone()), replay_max),
+            crate::proxy::replay::ReplayBody::new(limited(body, max, tripped.clone()), replay_max),
         ),
         Some(n) if n <= replay_max => {
             let read = tokio::time::timeout(
-                crate::server::routes::actions::INPUT_READ_TIMEOUT,
+                super::actions::INPUT_READ_TIMEOUT,
                 axum::body::to_bytes(body, n as usize),
             )
             .await
@@ -158,117 +163,66 @@ pub async fn pass_through(
         ]),
     });
     let method = parts.method;
-    let (function, conn_name) = (function.to_owned(), conn.name.clone());
-    let call = move |state: AppState| async move {
-        let conn = state
-            .connection(&conn_name)
-            .ok_or_else(|| ApiError::internal(&"connection vanished"))?;
-        let exchange =
-            match exchange::send(&state, conn, &function, method, url, headers, body).await {
-                Ok(e) => e,
-                Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(max)),
-                Err(e) => return Err(e),
-            };
-        Ok(into_client_response(exchange))
+    let conn = conn.clone();
+    let function = function.to_owned();
+    // A write's reply is read whole within the exchange (it is recorded,
+    // and one that breaks off must be `outcome_unknown`); a read's streams.
+    let reply = if entry.is_some() {
+        ReplyMode::Whole(MAX_RECORDED_REPLY)
+    } else {
+        ReplyMode::Stream
+    };
+    let send = move |state: AppState, gate: Option<ledger::SendGate>| async move {
+        let request = exchange::Request {
+            function: &function,
+            method,
+            uri: url,
+            headers,
+            body,
+            reply,
+            gate: gate.as_ref(),
+        };
+        exchange::send(&state, &conn, request)
+            .await
+            .map_err(|e| too_large_if_tripped(e, &tripped, max))
     };
     let Some(entry) = entry else {
-        return call(state).await;
+        let exchange = send(state, None).await?;
+        return Ok(into_client_response(exchange));
     };
     // A write runs to its end in its own task, recorded and audited, even
     // if the client goes away: cancelling it half-way would leave a call
     // Digistore24 may have carried out unrecorded, and its key stuck.
+    let request_id = entry.request_id.clone();
     let task_state = state.clone();
-    tokio::spawn(async move {
-        crate::ledger::guard(
+    let guarded = tokio::spawn(async move {
+        ledger::guard(
             &task_state.clone(),
             entry,
             idempotency_key.as_deref(),
-            || call(task_state),
+            |e| crate::server::error::error_reply(e, &request_id),
+            |gate| send(task_state, Some(gate)),
         )
         .await
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(match guarded {
+        Guarded::Fresh(exchange) => into_client_response(exchange),
+        Guarded::Replayed(recorded) => super::replayed(recorded),
+    })
 }
 
-/// `{base}/{function}{rest}?{query}` as the request URI, checked to stay
-/// under `base`.
-///
-/// Built as a string and parsed once by `http` (what the client sends
-/// anyway), not through `url::Url`: the `url` parse and the re-parse into a
-/// `Uri` cost about 4% of the proxy's CPU per pass-through request.
-///
-/// # Errors
-/// `bad_request` when the result would leave the base URL (defence in depth:
-/// `path::parse` already refuses such paths).
-pub fn target_url(
-    base: &Url,
-    function: &str,
-    rest: &str,
-    query: Option<&str>,
-) -> Result<http::Uri, ApiError> {
-    let base_str = base.as_str().trim_end_matches('/');
-    let mut s = String::with_capacity(
-        base_str.len() + function.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1,
-    );
-    s.push_str(base_str);
-    s.push('/');
-    s.push_str(function);
-    s.push_str(rest);
-    if let Some(q) = query {
-        s.push('?');
-        s.push_str(q);
+/// The client's body went over the limit: that, not the broken upload, is
+/// what the client must fix.
+fn too_large_if_tripped(e: CallError, tripped: &AtomicBool, max: u64) -> CallError {
+    if tripped.load(Ordering::Relaxed) && matches!(e.cause, Cause::Upstream(_)) {
+        return CallError {
+            cause: Cause::BodyTooLarge { limit: max },
+            ..e
+        };
     }
-    let refuse = || {
-        ApiError::bad_request("the request path would leave the configured Digistore24 base URL")
-    };
-    let uri = http::Uri::try_from(s).map_err(|_| refuse())?;
-    let base_path = base.path().trim_end_matches('/');
-    let path = uri.path();
-    // `Uri` keeps dot segments and backslashes where `url` would have
-    // resolved them; a server that resolves them could be led out of the
-    // base path, so any such segment is refused outright.
-    let stays = uri.scheme_str() == Some(base.scheme())
-        && uri.host() == base.host_str()
-        && uri.port_u16().or_else(|| default_port(base.scheme())) == base.port_or_known_default()
-        && path
-            .strip_prefix(base_path)
-            .is_some_and(|p| p.starts_with('/'))
-        && !path.contains('\\')
-        && !path.split('/').any(is_dot_segment);
-    if stays { Ok(uri) } else { Err(refuse()) }
-}
-
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    }
-}
-
-/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …).
-fn is_dot_segment(segment: &str) -> bool {
-    [".", "..", "%2e", "%2e%2e", ".%2e", "%2e."]
-        .iter()
-        .any(|dot| segment.eq_ignore_ascii_case(dot))
-}
-
-/// Streams `body`, failing once more than `max` bytes went through.
-fn limited(body: Body, max: u64, tripped: Arc<AtomicBool>) -> super::replay::Source {
-    let mut seen: u64 = 0;
-    let stream = body.into_data_stream().map(move |chunk| {
-        let chunk = chunk?;
-        seen += chunk.len() as u64;
-        if seen > max {
-            tripped.store(true, Ordering::Relaxed);
-            return Err(axum::Error::new(std::io::Error::other(
-                "request body over the limit",
-            )));
-        }
-        Ok(chunk)
-    });
-    Box::pin(stream)
+    e
 }
 
 fn too_large(max: u64) -> ApiError {
@@ -290,55 +244,4 @@ fn into_client_response(exchange: Exchange) -> Response {
     *response.status_mut() = exchange.status;
     *response.headers_mut() = headers::for_client(exchange.headers);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::target_url;
-
-    fn base() -> url::Url {
-        url::Url::parse("https://www.digistore24.com/api/call").unwrap()
-    }
-
-    #[test]
-    fn the_target_is_base_function_rest_and_query_unchanged() {
-        let uri = target_url(&base(), "getPurchase", "/A1B2", Some("x=1&y=%C3%A4")).unwrap();
-        assert_eq!(
-            uri.to_string(),
-            "https://www.digistore24.com/api/call/getPurchase/A1B2?x=1&y=%C3%A4"
-        );
-        let local = url::Url::parse("http://127.0.0.1:8080/api/call/").unwrap();
-        let uri = target_url(&local, "listProducts", "", None).unwrap();
-        assert_eq!(
-            uri.to_string(),
-            "http://127.0.0.1:8080/api/call/listProducts"
-        );
-    }
-
-    #[test]
-    fn dot_segments_and_backslashes_are_refused_in_any_spelling() {
-        for rest in [
-            "/..",
-            "/.",
-            "/../x",
-            "/%2e%2e",
-            "/%2E%2e/x",
-            "/.%2E",
-            "/%2e",
-            "/a\\..",
-        ] {
-            let err = target_url(&base(), "getPurchase", rest, None).unwrap_err();
-            assert!(err.message.contains("base URL"), "{rest}: {}", err.message);
-        }
-        // A dot inside a segment is an ordinary character.
-        assert!(target_url(&base(), "getPurchase", "/a..b/.x/%2e%2e%2e", None).is_ok());
-    }
-
-    #[test]
-    fn the_host_stays_whatever_the_rest_and_text_that_is_no_uri_is_an_error() {
-        let uri = target_url(&base(), "getPurchase", "/@evil.example:99", None).unwrap();
-        assert_eq!(uri.host(), Some("www.digistore24.com"));
-        assert!(target_url(&base(), "getPurchase", "/a b", None).is_err());
-        assert!(target_url(&base(), "getPurchase", "", Some("a b")).is_err());
-    }
 }

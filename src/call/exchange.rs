@@ -15,12 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 
+use super::error::{CallError, Cause};
 use crate::actions::Effect;
-use crate::credentials::{ApiKey, Renewal};
+use crate::credentials::{CredentialError, Renewal};
+use crate::ledger::SendGate;
 use crate::resilience::{
     BreakerState, Effect as RetryEffect, Outcome, Permit, Verdict, parse_retry_after,
 };
-use crate::server::error::{ApiError, ErrorKind};
 use crate::server::state::{AppState, Connection};
 use crate::upstream::{Reply, UpstreamError, UpstreamRequest, codes, envelope};
 
@@ -37,9 +38,41 @@ pub enum OutBody {
     Buffered(Bytes),
     /// Streamed from the client as it arrives, and kept (up to a limit) so
     /// that it can be sent again.
-    Replayable(super::replay::ReplayBody),
+    Replayable(crate::proxy::replay::ReplayBody),
     /// Streamed from the client: sent once.
     Streaming(axum::body::Body),
+}
+
+/// How much of the reply the exchange reads before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Small JSON replies are read (a rejection could hide there); the rest
+    /// streams to the caller.
+    Stream,
+    /// The whole reply, up to this many bytes, is read within the attempt:
+    /// a reply that breaks off is then a failed attempt (retried for a
+    /// read, `outcome_unknown` for a write) instead of a broken stream. One
+    /// whose Content-Length is over the limit streams as in `Stream`.
+    Whole(usize),
+}
+
+/// One call to send: what, where, and how its reply is wanted.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The Digistore24 function (its catalog spelling when known).
+    pub function: &'a str,
+    /// Method, kept from the client.
+    pub method: Method,
+    /// The full target URI.
+    pub uri: http::Uri,
+    /// Headers to send; the key is added per attempt.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: OutBody,
+    /// How much of the reply to read.
+    pub reply: ReplyMode,
+    /// The ledger's record of a write, told before bytes may leave.
+    pub gate: Option<&'a SendGate>,
 }
 
 /// The upstream reply.
@@ -53,6 +86,36 @@ pub struct Exchange {
     pub body: ReplyBody,
 }
 
+impl crate::ledger::Record for Exchange {
+    fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    fn recorded(&self) -> Option<crate::ledger::Recorded> {
+        // A reply that declared itself too large to hold streams on.
+        let ReplyBody::Read(bytes) = &self.body else {
+            return None;
+        };
+        Some(crate::ledger::Recorded {
+            status: self.status.as_u16(),
+            content_type: self
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: bytes.clone(),
+        })
+    }
+
+    fn delivery(&self) -> crate::upstream::Delivery {
+        if too_many_requests(self) {
+            crate::upstream::Delivery::Declined
+        } else {
+            crate::upstream::Delivery::Answered
+        }
+    }
+}
+
 /// A reply body: read already (small JSON), or still streaming.
 #[derive(Debug)]
 pub enum ReplyBody {
@@ -62,28 +125,36 @@ pub enum ReplyBody {
     Streaming(crate::upstream::UpstreamBody),
 }
 
-/// Sends `method url` with `headers` and `body` for `conn`.
+/// Sends `request` for `conn`.
 ///
 /// On the way: the connection's circuit breaker (fail fast while the
 /// upstream is down), its rate limit (wait for a token, or 429), the key
-/// (renewed once after a rejection), and retries as the policy allows: a
-/// read after connection errors, resets, timeouts, 502/503/504 and 429
-/// (honouring `Retry-After`); a write or money call only when it provably
-/// never left the proxy. Only a buffered body can be sent twice.
+/// (renewed once after a rejection), the ledger's gate (a write is recorded
+/// as "may have been sent" before its first byte leaves), and retries as the
+/// policy allows: a read after connection errors, resets, timeouts,
+/// 502/503/504 and 429 (honouring `Retry-After`); a write or money call only
+/// when it provably never left the proxy. Only a buffered body can be sent
+/// twice.
 ///
 /// # Errors
-/// `credential_*` when no working key can be had, `upstream_*`,
-/// `rate_limited` or `outcome_unknown` for failures.
+/// [`CallError`], carrying whether the request may have reached
+/// Digistore24.
 pub async fn send(
     state: &AppState,
     conn: &Connection,
-    function: &str,
-    method: Method,
-    uri: http::Uri,
-    headers: HeaderMap,
-    body: OutBody,
-) -> Result<Exchange, ApiError> {
+    request: Request<'_>,
+) -> Result<Exchange, CallError> {
+    let Request {
+        function,
+        method,
+        uri,
+        headers,
+        body,
+        reply,
+        gate,
+    } = request;
     let effect = crate::actions::effect_of_function(function);
+    let fail = |cause: Cause| CallError::new(function, effect, cause);
     let retry_effect = match effect {
         Effect::Read => RetryEffect::Read,
         Effect::Write => RetryEffect::Write,
@@ -100,11 +171,10 @@ pub async fn send(
             Permit::Granted(call) => call,
             Permit::Rejected { retry_in } => {
                 metrics.breaker_state(&conn.name, 2);
-                return Err(ApiError::new(
-                    ErrorKind::UpstreamUnavailable,
-                    format!("Digistore24 failed repeatedly for connection `{}`; calls are paused for {} s (circuit breaker); nothing was sent", conn.name, retry_in.as_secs().max(1)),
-                )
-                .with_status(StatusCode::SERVICE_UNAVAILABLE));
+                return Err(fail(Cause::BreakerOpen {
+                    connection: conn.name.clone(),
+                    retry_in,
+                }));
             }
         };
         if let Some(rate) = &conn.rate {
@@ -115,12 +185,17 @@ pub async fn send(
                 Ok(_) => {}
                 Err(limited) => {
                     metrics.rate_limited(&conn.name);
-                    return Err(ApiError::new(ErrorKind::RateLimited, format!("the outbound rate limit of connection `{}` is reached; try again in {} ms; nothing was sent", conn.name, limited.retry_after.as_millis()))
-                        .with("retry_after_ms", serde_json::json!(limited.retry_after.as_millis() as u64)));
+                    return Err(fail(Cause::RateLimited {
+                        connection: conn.name.clone(),
+                        retry_after: limited.retry_after,
+                    }));
                 }
             }
         }
-        let key = credential.key().await?;
+        let key = credential
+            .key()
+            .await
+            .map_err(|e| fail(Cause::Credential(e)))?;
         let mut attempt_headers = headers.clone();
         credential.apply(&mut attempt_headers, &key);
         let out = match body.take().unwrap_or(OutBody::Empty) {
@@ -145,9 +220,16 @@ pub async fn send(
             headers: attempt_headers,
             body: out,
         };
+        if let Some(gate) = gate {
+            // From here on the call may reach Digistore24: the ledger
+            // records that first, or nothing is sent.
+            gate.before_send()
+                .await
+                .map_err(|e| fail(Cause::Unrecorded(e.to_string())))?;
+        }
         let sent_at = Instant::now();
         let result = match state.upstream().send(request).await {
-            Ok(response) => inspect(response).await,
+            Ok(response) => inspect(response, reply).await,
             Err(e) => Err(e),
         };
         let seconds = sent_at.elapsed().as_secs_f64();
@@ -159,7 +241,7 @@ pub async fn send(
             None => false,
         };
         let (outcome, retry_after) = match &result {
-            Ok(exchange) => (
+            Ok(Inspected::Reply(exchange)) => (
                 Outcome::Status {
                     status: exchange.status.as_u16(),
                     retry_after: None,
@@ -169,6 +251,13 @@ pub async fn send(
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
+            ),
+            Ok(Inspected::TooLarge(status)) => (
+                Outcome::Status {
+                    status: status.as_u16(),
+                    retry_after: None,
+                },
+                None,
             ),
             Err(UpstreamError::Connect { .. }) => (Outcome::ConnectFailed, None),
             Err(UpstreamError::Timeout { .. }) => (Outcome::Timeout, None),
@@ -182,8 +271,27 @@ pub async fn send(
             other => other,
         };
         metrics.upstream_latency(function, outcome_class(&outcome), seconds);
-        call.record(!outcome.is_upstream_failure(), Instant::now());
+        if matches!(result, Err(UpstreamError::RequestBody { .. })) {
+            // The client's own body failed (it went away, or sent too
+            // much): that says nothing about Digistore24, so the breaker
+            // counts neither a failure nor a success.
+            drop(call);
+        } else {
+            call.record(!outcome.is_upstream_failure(), Instant::now());
+        }
         metrics.breaker_state(&conn.name, breaker_gauge(conn.breaker.state()));
+        let result = match result {
+            Ok(Inspected::Reply(exchange)) => Ok(exchange),
+            Ok(Inspected::TooLarge(_)) => {
+                return Err(fail(Cause::ReplyTooLarge {
+                    limit: match reply {
+                        ReplyMode::Whole(limit) => limit,
+                        ReplyMode::Stream => PEEK_MAX_BYTES as usize,
+                    },
+                }));
+            }
+            Err(e) => Err(e),
+        };
 
         if let Ok(exchange) = &result {
             if too_many_requests(exchange) {
@@ -200,10 +308,11 @@ pub async fn send(
                 }
             } else if is_rejection(exchange) {
                 tracing::warn!(connection = %conn.name, attempt, "Digistore24 rejected the API key");
+                let rejected = |e: CredentialError| fail(Cause::Credential(e));
                 if renewed {
                     // The renewed key was refused too: the source needs a person.
                     credential.mark_rejected();
-                    return Err(credential.rejected_error().into());
+                    return Err(rejected(credential.rejected_error()));
                 }
                 match credential.renew_after_rejection(&key).await {
                     Ok(Renewal::Changed(_)) if replayable => {
@@ -213,15 +322,14 @@ pub async fn send(
                     }
                     Ok(Renewal::Changed(_)) => {
                         metrics.renewal(&conn.name, "rejection", true);
-                        return Err(crate::credentials::CredentialError::RenewedNotReplayable {
+                        return Err(rejected(CredentialError::RenewedNotReplayable {
                             connection: conn.name.clone(),
-                        }
-                        .into());
+                        }));
                     }
-                    Ok(Renewal::Unchanged) => return Err(credential.rejected_error().into()),
+                    Ok(Renewal::Unchanged) => return Err(rejected(credential.rejected_error())),
                     Err(e) => {
                         metrics.renewal(&conn.name, "rejection", false);
-                        return Err(e.into());
+                        return Err(rejected(e));
                     }
                 }
             }
@@ -249,7 +357,12 @@ pub async fn send(
                 }
                 return Ok(exchange);
             }
-            (Verdict::GiveUp, Err(e)) => return Err(failed(e, effect, function)),
+            (Verdict::GiveUp, Err(e)) => {
+                if effect != Effect::Read && e.delivery() == crate::upstream::Delivery::MaybeSent {
+                    tracing::warn!(error = %e, function, "a {effect:?} call failed after it may have reached Digistore24");
+                }
+                return Err(fail(Cause::Upstream(e)));
+            }
         }
     }
     unreachable!("the loop returns")
@@ -296,57 +409,66 @@ fn too_many_requests(exchange: &Exchange) -> bool {
         && matches!(envelope::parse(exchange.status.as_u16(), bytes), Reply::Error(e) if e.code == Some(codes::TOO_MANY_REQUESTS))
 }
 
-/// A failed exchange as the caller sees it. A write or money call whose
-/// bytes may have reached Digistore24 is `outcome_unknown`: telling the
-/// caller "unavailable" would invite a retry, and a retried refund can pay
-/// out twice.
-fn failed(e: UpstreamError, effect: Effect, function: &str) -> ApiError {
-    if effect == Effect::Read || e.never_sent() {
-        return e.into();
-    }
-    tracing::warn!(error = %e, function, "a {effect:?} call failed after it may have reached Digistore24");
-    ApiError::new(
-        ErrorKind::OutcomeUnknown,
-        format!(
-            "{function} may or may not have been carried out by Digistore24 ({e}); it was not sent again. Check its result (for example with a read action) before trying again"
-        ),
-    )
+/// What one attempt brought back.
+enum Inspected {
+    /// A reply, read as far as the mode asks.
+    Reply(Exchange),
+    /// The reply (with this status) was longer than the mode reads.
+    TooLarge(StatusCode),
 }
 
-/// Reads small JSON replies (where a rejection could hide); leaves the rest
-/// streaming.
+/// Reads the reply as far as `mode` asks: small JSON replies (where a
+/// rejection could hide) always, the whole reply for [`ReplyMode::Whole`].
 async fn inspect(
     response: http::Response<crate::upstream::UpstreamBody>,
-) -> Result<Exchange, UpstreamError> {
+    mode: ReplyMode,
+) -> Result<Inspected, UpstreamError> {
     let (parts, reply) = response.into_parts();
     let (status, headers) = (parts.status, parts.headers);
-    let small = headers
+    let length = headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n <= PEEK_MAX_BYTES);
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let small = length.is_some_and(|n| n <= PEEK_MAX_BYTES);
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    let body = if small && (json || status == StatusCode::UNAUTHORIZED) {
-        // Content-Length said it is small; the limit only guards a liar.
-        match reply.read_up_to(PEEK_MAX_BYTES as usize).await? {
-            Some(bytes) => ReplyBody::Read(bytes),
-            None => {
-                return Err(UpstreamError::Transport {
-                    host: "Digistore24".to_owned(),
-                    reason: "the reply was longer than its Content-Length".to_owned(),
-                });
-            }
+    let limit = match mode {
+        // A reply that says it is larger than can be held streams on: the
+        // caller gets it whole, and a repeat with its Idempotency-Key is
+        // told that the call was made but its reply not kept.
+        ReplyMode::Whole(limit) if length.is_some_and(|n| n > limit as u64) => {
+            return Ok(Inspected::Reply(Exchange {
+                status,
+                headers,
+                body: ReplyBody::Streaming(reply),
+            }));
         }
-    } else {
-        ReplyBody::Streaming(reply)
+        ReplyMode::Whole(limit) => limit,
+        ReplyMode::Stream if small && (json || status == StatusCode::UNAUTHORIZED) => {
+            PEEK_MAX_BYTES as usize
+        }
+        ReplyMode::Stream => {
+            return Ok(Inspected::Reply(Exchange {
+                status,
+                headers,
+                body: ReplyBody::Streaming(reply),
+            }));
+        }
     };
-    Ok(Exchange {
-        status,
-        headers,
-        body,
-    })
+    match reply.read_up_to(limit).await? {
+        Some(bytes) => Ok(Inspected::Reply(Exchange {
+            status,
+            headers,
+            body: ReplyBody::Read(bytes),
+        })),
+        // Content-Length said it was small: the reply lied, so it is broken.
+        None if mode == ReplyMode::Stream => Err(UpstreamError::Transport {
+            host: "Digistore24".to_owned(),
+            reason: "the reply was longer than its Content-Length".to_owned(),
+        }),
+        None => Ok(Inspected::TooLarge(status)),
+    }
 }
 
 /// True for a reply that says the key itself is bad or missing.
@@ -371,9 +493,4 @@ pub fn is_rejection(exchange: &Exchange) -> bool {
 
 fn memchr_error(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, b"\"error\"").is_some()
-}
-
-/// The key currently in use, for callers that need it outside an exchange.
-pub async fn current_key(conn: &Connection) -> Result<ApiKey, ApiError> {
-    Ok(conn.credential.key().await?)
 }
