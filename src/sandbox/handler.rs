@@ -1,15 +1,17 @@
-//! The one request handler of the API: read the body, record the request,
-//! serve a scripted fault if one is due, then check path, parameters, key
-//! and permission before running the function.
+//! The one request handler of the API: refuse a body of unknown length as
+//! the front server does, read the body, record the request, serve a
+//! scripted fault if one is due, then check path, parameters, key and
+//! permission before running the function (and break its reply if the
+//! fault says so).
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, EXPECT, HOST};
-use http::{HeaderMap, StatusCode, request};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, request};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
@@ -48,6 +50,15 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
     let function = target.as_ref().map_or_else(String::new, |t| {
         functions::find(&t.function).map_or_else(|| t.function.clone(), |f| f.name.to_owned())
     });
+    let switch = parts
+        .extensions
+        .get::<ConnectInfo<KillSwitch>>()
+        .map(|c| c.0.clone());
+    // Only on a socket: a request built in-process for a bare router has
+    // no length header unless its author wrote one.
+    if switch.is_some() && lacks_length(&parts) {
+        return length_required(&sandbox, &parts, function);
+    }
     // Taken on arrival, so concurrent calls use up faults in arrival order.
     let fault = target.as_ref().and_then(|_| sandbox.take_fault(&function));
     // Reading the body of an `Expect: 100-continue` request would make
@@ -67,12 +78,16 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
         body: body.clone(),
         function: function.clone(),
         params: Value::Object(parsed.as_ref().cloned().unwrap_or_default()),
+        rejected: None,
     });
     let style = effective_style(&parts.headers, sandbox.error_style());
+    // A fault that runs the call waits for its answer to break it.
+    let mut breaks_reply = None;
     if let Some(fault) = fault {
         tracing::debug!(sandbox.function = %function, sandbox.fault = ?fault, "sandbox fault");
-        let switch = parts.extensions.get::<ConnectInfo<KillSwitch>>();
-        if let Some(reply) = faults::apply(fault, style, switch.map(|c| &c.0)).await {
+        if fault.runs_the_call() {
+            breaks_reply = Some(fault);
+        } else if let Some(reply) = faults::apply(fault, style, switch.as_ref()).await {
             return reply;
         }
     }
@@ -99,7 +114,7 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
             .and_then(|params| checked.map(|()| params))
             .and_then(|params| answer(&sandbox, &parts, target, &params)),
     };
-    match outcome {
+    let reply = match outcome {
         Ok(data) => {
             tracing::debug!(sandbox.function = %function, "sandbox call succeeded");
             if function == "refundPurchase"
@@ -113,7 +128,44 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
             tracing::debug!(sandbox.function = %function, sandbox.code = err.code, "sandbox call failed");
             envelope::error(&err, style)
         }
+    };
+    match breaks_reply {
+        Some(fault) => faults::break_reply(&fault, reply, switch.as_ref()).await,
+        None => reply,
     }
+}
+
+/// A POST, PUT or PATCH with neither `Content-Length` nor
+/// `Transfer-Encoding`: Digistore24's front server refuses it with `411`
+/// before the API sees it (API-FACTS §1).
+fn lacks_length(parts: &request::Parts) -> bool {
+    matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
+        && !parts.headers.contains_key(CONTENT_LENGTH)
+        && !parts.headers.contains_key(TRANSFER_ENCODING)
+}
+
+/// The front server's `411 Length Required`, in plain text. The request is
+/// recorded, marked as rejected, so tests see what was sent; it uses up no
+/// fault, and nothing is run.
+fn length_required(sandbox: &Sandbox, parts: &request::Parts, function: String) -> Response {
+    tracing::debug!(sandbox.function = %function, "sandbox refused a request without a length");
+    let status = StatusCode::LENGTH_REQUIRED;
+    sandbox.record(RecordedRequest {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body: Bytes::new(),
+        function,
+        params: Value::Object(Map::new()),
+        rejected: Some(status),
+    });
+    let mut response = (status, format!("{status}\n")).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// Checks the fault knob, the key and the function, then runs it.

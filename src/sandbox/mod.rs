@@ -31,7 +31,8 @@
 //! - `functions`: the function table and one file per domain
 //!
 //! Knobs for tests, as methods: [`Sandbox::fail_next`] (errors, bare
-//! statuses, resets, delays for the next calls), [`Sandbox::calls`],
+//! statuses, resets, delays for the next calls; or replies broken after
+//! the call was carried out), [`Sandbox::calls`], [`Sandbox::rejected`],
 //! [`Sandbox::add_key`], [`Sandbox::revoke_key`], [`Sandbox::approve`],
 //! [`Sandbox::abort`], [`Sandbox::pending_tokens`]. And as request headers
 //! (they are recorded like any other):
@@ -154,6 +155,12 @@ pub struct RecordedRequest {
     /// objects/arrays; all leaves are strings. An empty object when the
     /// parameters could not be parsed.
     pub params: serde_json::Value,
+    /// `Some(status)` when the front server refused the request before the
+    /// API saw it: `411 Length Required` for a POST, PUT or PATCH with
+    /// neither `Content-Length` nor `Transfer-Encoding` (only on a socket,
+    /// see [`serve`]). Nothing was run; `None` for every request the API
+    /// handled.
+    pub rejected: Option<http::StatusCode>,
 }
 
 /// A running sandbox: its data, keys, recordings, scripted faults and error
@@ -240,6 +247,16 @@ impl Sandbox {
         lock(&self.inner.recorded).iter().cloned().collect()
     }
 
+    /// The recorded requests the front server refused (see
+    /// [`RecordedRequest::rejected`]), oldest first.
+    pub fn rejected(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.recorded)
+            .iter()
+            .filter(|r| r.rejected.is_some())
+            .cloned()
+            .collect()
+    }
+
     /// Forgets all recorded requests.
     pub fn clear_recorded(&self) {
         lock(&self.inner.recorded).clear();
@@ -279,8 +296,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Serves `sandbox.router()` on the listener until `shutdown` resolves.
 ///
-/// Unlike a bare router, this can play [`Fault::Reset`]: every connection
-/// carries a kill switch (see `socket.rs`).
+/// Unlike a bare router, this can play [`Fault::Reset`] and
+/// [`Fault::ResetAfterRun`]: every connection carries a kill switch (see
+/// `socket.rs`). And like Digistore24's front server it answers `411
+/// Length Required` to an API request (POST, PUT, PATCH) that declares no
+/// body length, neither `Content-Length` nor `Transfer-Encoding`
+/// (API-FACTS §1); such a request is recorded with
+/// [`RecordedRequest::rejected`] set and counted by [`Sandbox::calls`].
 ///
 /// # Errors
 /// Returns the I/O error that stopped the server, if any.

@@ -1,5 +1,6 @@
 //! The sockets behind [`super::serve`], with a kill switch per connection so
-//! that [`super::Fault::Reset`] can drop one without a byte of response.
+//! that [`super::Fault::Reset`] and [`super::Fault::ResetAfterRun`] can
+//! drop one without a byte of response.
 //!
 //! Why this way: a handler never sees its socket, and axum's `serve` owns
 //! the connection task. Rather than re-implement that loop (accepting,

@@ -1,20 +1,35 @@
 //! A scripted fake Digistore24 that records what it received. Tests steer it
 //! through request headers that the proxy forwards untouched:
 //! `x-fake-status` (HTTP status), `x-fake-delay-ms` (delay before the head),
-//! `x-fake-error` (answer with a Digistore24 error envelope of that code).
+//! `x-fake-error` (answer with a Digistore24 error envelope of that code),
+//! `x-fake-fault` (break the reply after the request was recorded, see
+//! [`FakeFault`]).
 //! Bodies are read as a stream: only the first MiB is kept, but every byte
 //! is counted and hashed, so a 100 MiB upload costs the fake no memory.
+//!
+//! Like Digistore24's front server (API-FACTS §1), it answers a POST, PUT
+//! or PATCH that has neither `Content-Length` nor `Transfer-Encoding` with
+//! `411 Length Required` in plain text; the request is recorded with
+//! [`Seen::rejected`] set.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
 use futures_util::StreamExt;
 use http::HeaderMap;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 const KEEP_BYTES: usize = 1024 * 1024;
 
@@ -30,6 +45,40 @@ pub struct Seen {
     pub body_hash: u64,
     /// The proxy's side of the TCP connection (tells pooled connections apart).
     pub peer: SocketAddr,
+    /// `Some(411)` when the fake refused the request like Digistore24's
+    /// front server (no body length declared); `None` otherwise.
+    pub rejected: Option<u16>,
+}
+
+/// `x-fake-fault: NAME`: what happens to the reply once the request has
+/// been recorded (every other header still shapes the reply it breaks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeFault {
+    /// `truncate-after-head`: the reply's head (its status, headers, no
+    /// `Content-Length`, so chunked) is sent, then the connection closes
+    /// without a byte of body.
+    TruncateAfterHead,
+    /// `truncate-mid-body`: the head and the first half of the reply's
+    /// body are sent, then the connection closes.
+    TruncateMidBody,
+    /// `stall-after-head`: the head is sent, then nothing, until the
+    /// client closes the connection.
+    StallAfterHead,
+    /// `reset-after-read`: the connection is dropped with a TCP reset
+    /// before any byte of the reply.
+    ResetAfterRead,
+}
+
+impl FakeFault {
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "truncate-after-head" => Some(Self::TruncateAfterHead),
+            "truncate-mid-body" => Some(Self::TruncateMidBody),
+            "stall-after-head" => Some(Self::StallAfterHead),
+            "reset-after-read" => Some(Self::ResetAfterRead),
+            _ => None,
+        }
+    }
 }
 
 /// The running fake.
@@ -44,12 +93,12 @@ impl FakeDs24 {
     pub async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new().fallback(record).with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                FakeListener(listener),
+                app.into_make_service_with_connect_info::<Peer>(),
             )
             .await
             .unwrap();
@@ -65,6 +114,14 @@ impl FakeDs24 {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests refused with `411` (see [`Seen::rejected`]).
+    pub fn rejected(&self) -> Vec<Seen> {
+        self.requests()
+            .into_iter()
+            .filter(|s| s.rejected.is_some())
+            .collect()
     }
 
     /// The only request so far (fails the test otherwise).
@@ -91,9 +148,89 @@ pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 async fn record(
     State(seen): State<Arc<Mutex<Vec<Seen>>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     req: Request,
 ) -> Response {
+    if lacks_length(&req) {
+        return length_required(&seen, peer.addr, &req);
+    }
+    let fault = req
+        .headers()
+        .get("x-fake-fault")
+        .and_then(|v| v.to_str().ok())
+        .and_then(FakeFault::parse);
+    let reply = answer(&seen, peer.addr, req).await;
+    match fault {
+        None => reply,
+        Some(FakeFault::ResetAfterRead) => {
+            peer.reset.store(true, Ordering::Release);
+            // Never written: the stream refuses every byte from now on.
+            Response::new(Body::empty())
+        }
+        Some(fault) => break_reply(fault, reply).await,
+    }
+}
+
+/// A POST, PUT or PATCH with neither `Content-Length` nor `Transfer-Encoding`.
+fn lacks_length(req: &Request) -> bool {
+    matches!(
+        *req.method(),
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    ) && !req.headers().contains_key(http::header::CONTENT_LENGTH)
+        && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+}
+
+/// The front server's `411`, recorded as a rejected request.
+fn length_required(seen: &Arc<Mutex<Vec<Seen>>>, peer: SocketAddr, req: &Request) -> Response {
+    seen.lock().unwrap().push(Seen {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        headers: req.headers().clone(),
+        body: Vec::new(),
+        body_len: 0,
+        body_hash: FNV_START,
+        peer,
+        rejected: Some(411),
+    });
+    Response::builder()
+        .status(411)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::from("411 Length Required\n"))
+        .unwrap()
+}
+
+/// `reply` with its body cut off or stalled as `fault` says: no length,
+/// so chunked; a short pause before the end lets hyper flush the head and
+/// what was sent (it drops its buffer when a body fails at once).
+async fn break_reply(fault: FakeFault, reply: Response) -> Response {
+    let (mut parts, body) = reply.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let sent = match fault {
+        FakeFault::TruncateMidBody => bytes.slice(..bytes.len() / 2),
+        _ => bytes::Bytes::new(),
+    };
+    let first = (!sent.is_empty()).then_some(Ok::<_, io::Error>(sent));
+    let last = async move {
+        if fault == FakeFault::StallAfterHead {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "fake fault: reply cut off",
+        ))
+    };
+    let stream = futures_util::stream::iter(first).chain(futures_util::stream::once(last));
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// The normal reply, after recording the request.
+async fn answer(seen: &Arc<Mutex<Vec<Seen>>>, peer: SocketAddr, req: Request) -> Response {
+    let seen = seen.clone();
     let (parts, body) = req.into_parts();
     let header = |name: &str| {
         parts
@@ -127,6 +264,7 @@ async fn record(
         body_len: len,
         body_hash: hash,
         peer,
+        rejected: None,
     });
     if let Some(ms) = header("x-fake-delay-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -279,4 +417,232 @@ fn large_download() -> Response {
         .header("content-length", DOWNLOAD_BYTES.to_string())
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+// === the listener: connections a fault can reset ===
+
+/// What a request knows of its connection: the peer, and the switch that
+/// resets the connection.
+#[derive(Debug, Clone)]
+struct Peer {
+    addr: SocketAddr,
+    reset: Arc<AtomicBool>,
+}
+
+impl Connected<IncomingStream<'_, FakeListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, FakeListener>) -> Self {
+        Self {
+            addr: *stream.remote_addr(),
+            reset: stream.io().reset.clone(),
+        }
+    }
+}
+
+struct FakeListener(TcpListener);
+
+impl Listener for FakeListener {
+    type Io = FakeStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (FakeStream, SocketAddr) {
+        let (inner, addr) = Listener::accept(&mut self.0).await;
+        let reset = Arc::default();
+        (FakeStream { inner, reset }, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// A TCP stream that refuses every operation once its switch is set, and
+/// is then dropped with a reset (`SO_LINGER` 0) rather than a FIN: hyper
+/// can put no byte of the reply on the wire.
+struct FakeStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl FakeStream {
+    fn refused(&self) -> Option<io::Error> {
+        if !self.reset.load(Ordering::Acquire) {
+            return None;
+        }
+        let _ = self.inner.set_zero_linger();
+        Some(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "fake fault: reset",
+        ))
+    }
+}
+
+impl AsyncRead for FakeStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.refused() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FakeStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.refused() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.refused() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.refused() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+// === tests of the fake itself ===
+
+/// Sends `request` raw on a fresh connection and reads for up to `wait`:
+/// what arrived, and how it ended (`Some(true)` an error, `Some(false)`
+/// EOF, `None` still open).
+async fn raw(addr: SocketAddr, request: &str, wait: Duration) -> (String, Option<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return false,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(_) => return true,
+            }
+        }
+    })
+    .await
+    .ok();
+    (String::from_utf8_lossy(&received).into_owned(), ended)
+}
+
+fn post_with_fault(fake: &FakeDs24, fault: &str) -> String {
+    format!(
+        "POST /api/call/refundPurchase HTTP/1.1\r\nHost: {}\r\nx-fake-fault: {fault}\r\nContent-Length: 14\r\n\r\npurchase_id=P1",
+        fake.addr
+    )
+}
+
+#[tokio::test]
+async fn the_fake_answers_411_to_a_post_without_a_length_and_records_it_as_rejected() {
+    let fake = FakeDs24::start().await;
+    let host = format!("Host: {}\r\nConnection: close\r\n", fake.addr);
+
+    let (refused, _) = raw(
+        fake.addr,
+        &format!("POST /api/call/ping HTTP/1.1\r\n{host}\r\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let (zero, _) = raw(
+        fake.addr,
+        &format!("POST /api/call/ping HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let (get, _) = raw(
+        fake.addr,
+        &format!("GET /api/call/ping HTTP/1.1\r\n{host}\r\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+
+    assert!(refused.starts_with("HTTP/1.1 411"), "{refused}");
+    assert!(
+        refused
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{refused}"
+    );
+    assert!(
+        refused.ends_with("\r\n\r\n411 Length Required\n"),
+        "{refused}"
+    );
+    assert!(zero.starts_with("HTTP/1.1 200"), "{zero}");
+    assert!(get.starts_with("HTTP/1.1 200"), "{get}");
+    assert_eq!(fake.requests().len(), 3, "refused requests are recorded");
+    let rejected = fake.rejected();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0].method.as_str(), rejected[0].path.as_str()),
+        ("POST", "/api/call/ping")
+    );
+    assert_eq!(rejected[0].rejected, Some(411));
+}
+
+#[tokio::test]
+async fn fake_faults_break_the_reply_after_the_request_was_recorded() {
+    let fake = FakeDs24::start().await;
+    let wait = Duration::from_secs(5);
+
+    let (after_head, ended) = raw(
+        fake.addr,
+        &post_with_fault(&fake, "truncate-after-head"),
+        wait,
+    )
+    .await;
+    let (head, body) = after_head.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert_eq!((body, ended.is_some()), ("", true));
+
+    let (mid, ended) = raw(
+        fake.addr,
+        &post_with_fault(&fake, "truncate-mid-body"),
+        wait,
+    )
+    .await;
+    let (_, body) = mid.split_once("\r\n\r\n").unwrap();
+    let (size, rest) = body.split_once("\r\n").unwrap();
+    let size = usize::from_str_radix(size, 16).unwrap();
+    assert!(
+        size > 0 && rest.len() == size + 2,
+        "one chunk, no end: {body:?}"
+    );
+    assert!(rest.starts_with(r#"{"api_version":"1.2""#), "{rest}");
+    assert!(ended.is_some());
+
+    let (stall, ended) = raw(
+        fake.addr,
+        &post_with_fault(&fake, "stall-after-head"),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(stall.starts_with("HTTP/1.1 200"), "{stall}");
+    assert!(stall.ends_with("\r\n\r\n"), "no body: {stall:?}");
+    assert_eq!(ended, None, "still open");
+
+    let (reset, ended) = raw(fake.addr, &post_with_fault(&fake, "reset-after-read"), wait).await;
+    assert_eq!((reset.as_str(), ended.is_some()), ("", true));
+
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 4, "every request was recorded first");
+    assert!(seen.iter().all(|s| s.body == b"purchase_id=P1"));
 }

@@ -6,6 +6,7 @@ mod binary;
 mod cli;
 mod credentials;
 mod fake_ds24;
+mod fault_matrix;
 mod faults;
 mod hardening;
 mod helpers;

@@ -15,6 +15,8 @@ use crate::helpers::client;
 pub struct SandboxApp {
     pub proxy: std::net::SocketAddr,
     pub sandbox: Sandbox,
+    /// Where the sandbox itself listens (`sandbox::serve`).
+    pub upstream: std::net::SocketAddr,
 }
 
 impl SandboxApp {
@@ -27,7 +29,8 @@ impl SandboxApp {
     pub async fn start_with(toml: &str, env: &[(&str, &str)]) -> Self {
         let sandbox = Sandbox::new(SandboxOptions::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/api/call", listener.local_addr().unwrap());
+        let upstream = listener.local_addr().unwrap();
+        let base = format!("http://{upstream}/api/call");
         tokio::spawn(sandbox::serve(
             listener,
             sandbox.clone(),
@@ -49,7 +52,11 @@ impl SandboxApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
         tokio::spawn(ds24_proxy::run(listener, config, std::future::pending()));
-        Self { proxy, sandbox }
+        Self {
+            proxy,
+            sandbox,
+            upstream,
+        }
     }
 
     /// `GET /connections`, the entry of `name`.
@@ -204,4 +211,29 @@ async fn sandbox_errors_pass_through_unchanged_in_both_styles() {
     app.sandbox.set_error_style(ErrorStyle::Http4xx);
     let (status, body) = app.call("getProduct", "product_id=99999").await;
     assert_eq!((status, body["code"].as_i64()), (404, Some(4)), "{body}");
+}
+
+#[tokio::test]
+async fn the_served_sandbox_answers_411_to_a_post_without_a_length() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = SandboxApp::start(sandbox::WRITABLE_KEY).await;
+    let mut stream = tokio::net::TcpStream::connect(app.upstream).await.unwrap();
+    let request = format!(
+        "POST /api/call/refundPurchase HTTP/1.1\r\nHost: {}\r\nX-DS-API-KEY: {}\r\nConnection: close\r\n\r\n",
+        app.upstream,
+        sandbox::WRITABLE_KEY
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+
+    assert!(reply.starts_with("HTTP/1.1 411"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\n411 Length Required\n"), "{reply}");
+    assert_eq!(app.sandbox.calls("refundPurchase"), 1);
+    let rejected = app.sandbox.rejected();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        rejected[0].rejected,
+        Some(http::StatusCode::LENGTH_REQUIRED)
+    );
 }

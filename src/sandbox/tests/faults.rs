@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use super::{call, call_as, post, sandbox, send, send_raw};
+use super::{call, call_as, data, post, sandbox, send, send_raw};
 use crate::sandbox::{ErrorStyle, Fault, Sandbox, WRITABLE_KEY, serve};
 
 #[tokio::test]
@@ -156,6 +156,19 @@ async fn a_path_that_names_no_function_does_not_use_up_a_fault() {
 }
 
 #[tokio::test]
+async fn clear_faults_forgets_the_orders_not_used_yet() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("ping"), 2, Fault::Error { code: 11 });
+    sandbox.fail_next(None, 1, Fault::Status(503));
+
+    assert_eq!(call(&sandbox, "ping", "").await.code(), 11);
+    sandbox.clear_faults();
+
+    call(&sandbox, "ping", "").await.data();
+    call(&sandbox, "listProducts", "").await.data();
+}
+
+#[tokio::test]
 async fn fail_next_with_zero_calls_fails_nothing() {
     let sandbox = sandbox();
     sandbox.fail_next(None, 0, Fault::Error { code: 11 });
@@ -296,4 +309,259 @@ async fn a_delay_on_a_real_socket_still_answers() {
 
     assert!(!reset);
     assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"));
+}
+
+// === faults that carry out the call, then break its reply ===
+
+/// A refund of SBX00001 on a fresh connection, as raw HTTP/1.1.
+fn raw_refund(addr: SocketAddr) -> String {
+    let body = "purchase_id=SBX00001";
+    format!(
+        "POST /api/call/refundPurchase HTTP/1.1\r\nHost: {addr}\r\nX-DS-API-KEY: {WRITABLE_KEY}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Whether the refund of SBX00001 was carried out (asked of the same
+/// sandbox through a bare router).
+async fn refunded(sandbox: &Sandbox) -> bool {
+    let purchase = data(sandbox, "getPurchase", "purchase_id=SBX00001").await;
+    purchase["payment_status"] == "refunded"
+}
+
+/// The head (up to the blank line, lower-cased) and the rest.
+fn split_head(received: &[u8]) -> (String, Vec<u8>) {
+    let text = String::from_utf8_lossy(received);
+    let Some(end) = text.find("\r\n\r\n") else {
+        panic!("no complete head: {text:?}");
+    };
+    (
+        text[..end].to_ascii_lowercase(),
+        received[end + 4..].to_vec(),
+    )
+}
+
+/// Sends `request`, then reads for up to `wait`; returns what arrived and
+/// how the read ended (`Some(true)`: an error, `Some(false)`: EOF, `None`:
+/// still open when the wait was over).
+async fn read_for(addr: SocketAddr, request: &str, wait: Duration) -> (Vec<u8>, Option<bool>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return false,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(_) => return true,
+            }
+        }
+    })
+    .await
+    .ok();
+    (received, ended)
+}
+
+#[tokio::test]
+async fn truncate_after_head_runs_the_call_then_sends_a_chunked_head_and_no_body() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("refundPurchase"), 1, Fault::TruncateAfterHead);
+    let (addr, stop) = start(&sandbox).await;
+
+    let (received, ended) = read_for(addr, &raw_refund(addr), Duration::from_secs(5)).await;
+    let _ = stop.send(());
+
+    let (head, body) = split_head(&received);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
+    assert!(ended.is_some(), "the connection ends");
+    assert_eq!(sandbox.calls("refundPurchase"), 1);
+    assert!(refunded(&sandbox).await, "the refund was carried out");
+}
+
+#[tokio::test]
+async fn truncate_mid_body_sends_part_of_the_real_answer_then_ends() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("refundPurchase"), 1, Fault::TruncateMidBody);
+    let (addr, stop) = start(&sandbox).await;
+
+    let (received, ended) = read_for(addr, &raw_refund(addr), Duration::from_secs(5)).await;
+    let _ = stop.send(());
+
+    let (head, body) = split_head(&received);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(ended.is_some(), "the connection ends");
+    // One chunk, `<hex size>\r\n<data>\r\n`, and no last chunk (`0\r\n\r\n`).
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let (size, rest) = body.split_once("\r\n").expect("a chunk");
+    let size = usize::from_str_radix(size, 16).expect("a chunk size");
+    assert_eq!(rest.len(), size + 2, "exactly one chunk: {body:?}");
+    let part = &rest[..size];
+    assert!(part.starts_with(r#"{"api_version":"1.2""#), "{part}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(part).is_err(),
+        "only part of the answer: {part}"
+    );
+    assert_eq!(sandbox.calls("refundPurchase"), 1);
+    assert!(refunded(&sandbox).await, "the refund was carried out");
+}
+
+#[tokio::test]
+async fn stall_after_head_runs_the_call_sends_the_head_then_nothing() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("refundPurchase"), 1, Fault::StallAfterHead);
+    let (addr, stop) = start(&sandbox).await;
+
+    let (received, ended) = read_for(addr, &raw_refund(addr), Duration::from_millis(500)).await;
+    let _ = stop.send(());
+
+    let (head, body) = split_head(&received);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
+    assert_eq!(ended, None, "still open, silent");
+    assert_eq!(sandbox.calls("refundPurchase"), 1);
+    assert!(refunded(&sandbox).await, "the refund was carried out");
+}
+
+#[tokio::test]
+async fn reset_after_run_carries_out_the_call_then_resets_before_any_byte() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("refundPurchase"), 1, Fault::ResetAfterRun);
+    let (addr, stop) = start(&sandbox).await;
+
+    let (received, _) = exchange(addr, &raw_refund(addr)).await;
+    let _ = stop.send(());
+
+    assert!(
+        received.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(sandbox.calls("refundPurchase"), 1);
+    assert!(refunded(&sandbox).await, "the refund was carried out");
+}
+
+#[tokio::test]
+async fn a_reset_before_the_run_leaves_the_state_alone() {
+    let sandbox = sandbox();
+    sandbox.fail_next(Some("refundPurchase"), 1, Fault::Reset);
+    let (addr, stop) = start(&sandbox).await;
+
+    let (received, _) = exchange(addr, &raw_refund(addr)).await;
+    let _ = stop.send(());
+
+    assert!(received.is_empty());
+    assert_eq!(sandbox.calls("refundPurchase"), 1);
+    assert!(!refunded(&sandbox).await, "Reset does not run the call");
+}
+
+#[tokio::test]
+async fn on_a_bare_router_broken_replies_fail_or_stall_their_body_after_the_run() {
+    for fault in [
+        Fault::TruncateAfterHead,
+        Fault::TruncateMidBody,
+        Fault::StallAfterHead,
+        Fault::ResetAfterRun,
+    ] {
+        let sandbox = sandbox();
+        sandbox.fail_next(None, 1, fault.clone());
+
+        let response = sandbox
+            .router()
+            .oneshot(post(
+                "/api/call/refundPurchase",
+                Some(WRITABLE_KEY),
+                "purchase_id=SBX00001",
+            ))
+            .await
+            .expect("the router is infallible");
+        let body =
+            tokio::time::timeout(Duration::from_millis(300), response.into_body().collect()).await;
+
+        match fault {
+            Fault::StallAfterHead => assert!(body.is_err(), "{fault:?}: the body stalls"),
+            _ => assert!(
+                matches!(body, Ok(Err(_))),
+                "{fault:?}: the body fails: {body:?}"
+            ),
+        }
+        assert!(
+            refunded(&sandbox).await,
+            "{fault:?}: the call was carried out"
+        );
+    }
+}
+
+// === the front server's 411 ===
+
+#[tokio::test]
+async fn a_post_without_a_length_gets_411_on_a_socket_and_is_recorded_as_rejected() {
+    let sandbox = sandbox();
+    sandbox.fail_next(None, 1, Fault::Error { code: 11 });
+    let (addr, stop) = start(&sandbox).await;
+    let head = format!("Host: {addr}\r\nX-DS-API-KEY: {WRITABLE_KEY}\r\nConnection: close\r\n");
+
+    let (refused, _) = exchange(addr, &format!("POST /api/call/ping HTTP/1.1\r\n{head}\r\n")).await;
+    let (with_zero, _) = exchange(
+        addr,
+        &format!("POST /api/call/ping HTTP/1.1\r\n{head}Content-Length: 0\r\n\r\n"),
+    )
+    .await;
+    let (chunked, _) = exchange(
+        addr,
+        &format!(
+            "PUT /api/call/ping HTTP/1.1\r\n{head}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    let (get, _) = exchange(addr, &format!("GET /api/call/ping HTTP/1.1\r\n{head}\r\n")).await;
+    let (patch, _) = exchange(
+        addr,
+        &format!("PATCH /api/call/ping HTTP/1.1\r\n{head}\r\n"),
+    )
+    .await;
+    let _ = stop.send(());
+
+    let (head, body) = split_head(&refused);
+    assert!(head.starts_with("http/1.1 411"), "{head}");
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert_eq!(String::from_utf8_lossy(&body), "411 Length Required\n");
+    let (head, _) = split_head(&with_zero);
+    assert!(
+        head.starts_with("http/1.1 500"),
+        "Content-Length: 0 is let through, and uses the fault: {head}"
+    );
+    assert!(split_head(&chunked).0.starts_with("http/1.1 200"));
+    assert!(split_head(&get).0.starts_with("http/1.1 200"));
+    assert!(split_head(&patch).0.starts_with("http/1.1 411"));
+    assert_eq!(sandbox.calls("ping"), 5, "refused requests count too");
+    let rejected = sandbox.rejected();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].method, http::Method::POST);
+    assert_eq!(rejected[0].function, "ping");
+    assert_eq!(rejected[0].rejected, Some(StatusCode::LENGTH_REQUIRED));
+    assert_eq!(rejected[1].method, http::Method::PATCH);
+    assert!(
+        sandbox.recorded()[1].rejected.is_none(),
+        "a request the API handled is not marked"
+    );
+}
+
+#[tokio::test]
+async fn a_bare_router_has_no_front_server_and_takes_a_post_without_a_length() {
+    let sandbox = sandbox();
+    let request = http::Request::post("/api/call/ping")
+        .header("X-DS-API-KEY", WRITABLE_KEY)
+        .body(axum::body::Body::empty())
+        .expect("a valid request");
+
+    let reply = send(&sandbox, request).await;
+
+    reply.data();
+    assert!(sandbox.rejected().is_empty());
 }
