@@ -77,6 +77,7 @@ impl AppState {
         if let Some(store) = &store {
             adopt_stored_connections(&mut config, store.as_ref())?;
         }
+        let metrics = Arc::new(Metrics::new());
         let connections = config
             .connections
             .values()
@@ -94,6 +95,7 @@ impl AppState {
                     c.auth_header.clone(),
                     c.auth_prefix.clone(),
                 );
+                credential.record_renewals_in(metrics.clone());
                 // Without a configured limit the bucket is effectively
                 // unlimited, but still there: a 429 from Digistore24 pauses
                 // every caller of the connection, not only the one that saw it.
@@ -124,7 +126,7 @@ impl AppState {
                 upstream,
                 store,
                 in_flight,
-                metrics: Arc::new(Metrics::new()),
+                metrics,
                 late_store: tokio::sync::OnceCell::new(),
                 ipn_wake: tokio::sync::Notify::new(),
             }),

@@ -20,7 +20,7 @@ pub mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cache::{Credential, CredentialStatus, Renewal};
+pub use cache::{Credential, CredentialStatus, PROBE_INTERVAL, PROBE_LEASE, Renewal};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use secret::{ApiKey, KeyFormatError};
 

@@ -1,8 +1,9 @@
 //! Fetching a key from its source, once. Caching, renewal and single flight
 //! are the cache's job ([`super::cache`]); this only knows how to ask.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{ApiKey, Clock, CredentialError, CredentialSource, command, oauth2};
 use crate::store::Store;
@@ -83,19 +84,7 @@ pub async fn fetch(
             connection: ctx.connection.clone(),
         }),
         CredentialSource::Env { key, .. } | CredentialSource::Static(key) => Ok(plain(key.clone())),
-        CredentialSource::File { path } => {
-            let stamp = file_stamp(path);
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .map_err(|e| ctx.error("file", format!("cannot read {}: {e}", path.display())))?;
-            let key = ApiKey::parse(&text)
-                .map_err(|e| ctx.error("file", format!("{}: {e}", path.display())))?;
-            Ok(Fetched {
-                key,
-                expires_at: None,
-                file_stamp: stamp,
-            })
-        }
+        CredentialSource::File { path } => read_key_file(path, ctx).await,
         CredentialSource::Command { argv, timeout } => command::run(argv, *timeout, ctx).await,
         CredentialSource::Stored => {
             let store = ctx.store("stored")?.clone();
@@ -118,5 +107,70 @@ pub async fn fetch(
             Ok(plain(key))
         }
         CredentialSource::OAuth2(config) => oauth2::fetch(config, ctx).await,
+    }
+}
+
+/// Pause between two looks at a key file that may be in the middle of a
+/// rewrite.
+pub const FILE_SETTLE_STEP: Duration = Duration::from_millis(50);
+
+/// How long a key file may take to settle before what it holds is used (or,
+/// when it is still empty, reported).
+pub const FILE_SETTLE_MAX: Duration = Duration::from_millis(500);
+
+/// Reads a key file, not trusting a file that is being rewritten.
+///
+/// A file rewritten in place (truncated, then written, instead of renamed
+/// over) is, for a moment, empty, and in principle holds only the first part
+/// of the new key (a writer that writes in pieces, or a large write that a
+/// reader overtakes). Both look like ordinary content to a single read:
+///
+/// - An empty file (nothing but whitespace) is never a key; it is read again
+///   every [`FILE_SETTLE_STEP`] until it has content, for at most
+///   [`FILE_SETTLE_MAX`].
+/// - A prefix of the new key is a perfectly well-formed key, and a key that is
+///   shorter than the previous one is an ordinary rotation, so neither shape
+///   nor length tells them apart. What a write in progress does show is
+///   change: the content is accepted only when two reads
+///   [`FILE_SETTLE_STEP`] apart found the same text and the same modification
+///   time and length. A writer still at work changes one of them.
+///
+/// After [`FILE_SETTLE_MAX`] the next read is used if it has content (a file
+/// that keeps changing for that long is not a rotation in progress, and its
+/// latest content is the best there is); if it is still empty, that is the
+/// error.
+///
+/// The second look costs [`FILE_SETTLE_STEP`] per read of the file, and the
+/// cache reads it only at the start, when its modification time or length
+/// changed, and for a probe while its key is rejected, never per request. A
+/// read error (missing file, no permission) is reported at once.
+async fn read_key_file(path: &Path, ctx: &SourceContext) -> Result<Fetched, CredentialError> {
+    let started = Instant::now();
+    let mut previous: Option<(String, Option<FileStamp>)> = None;
+    loop {
+        let stamp = file_stamp(path);
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|e| ctx.error("file", format!("cannot read {}: {e}", path.display())))?;
+        let out_of_time = started.elapsed() >= FILE_SETTLE_MAX;
+        let trimmed = text.trim();
+        let settled = !trimmed.is_empty()
+            && (out_of_time
+                || previous
+                    .as_ref()
+                    .is_some_and(|(before, at)| before == trimmed && *at == stamp));
+        if settled || (out_of_time && trimmed.is_empty()) {
+            let key = ApiKey::parse(trimmed)
+                .map_err(|e| ctx.error("file", format!("{}: {e}", path.display())))?;
+            return Ok(Fetched {
+                key,
+                expires_at: None,
+                file_stamp: stamp,
+            });
+        }
+        // An empty read between two equal ones means the file was rewritten
+        // in between: start the comparison again.
+        previous = (!trimmed.is_empty()).then(|| (trimmed.to_owned(), stamp));
+        tokio::time::sleep(FILE_SETTLE_STEP).await;
     }
 }

@@ -63,47 +63,55 @@ async fn a_command_source_supplies_the_key() {
 #[tokio::test]
 async fn a_key_digistore24_rejects_with_an_unchanged_source_gives_credential_rejected_and_readyz_503()
  {
-    let app = SandboxApp::start("1999-AKeyTheSandboxDoesNotKnow").await;
+    // One proxy per error style: once a key is known to be rejected, the
+    // next request is refused without being sent, so a second style on the
+    // same proxy would not reach the sandbox.
     for (style, path, body) in [
         ("4xx", "/listProducts", ""),
         ("200", "/actions/list-products", "{}"),
     ] {
-        let response = client()
-            .post(app.url(path))
-            .header("X-DS24-Sandbox-Error-Style", style)
-            .header(
-                "content-type",
-                if body.is_empty() {
-                    "application/x-www-form-urlencoded"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401, "{style} {path}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["type"], "credential_rejected", "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("DS24_API_KEY"),
+        let app = SandboxApp::start("1999-AKeyTheSandboxDoesNotKnow").await;
+        let send = || {
+            client()
+                .post(app.url(path))
+                .header("X-DS24-Sandbox-Error-Style", style)
+                .header(
+                    "content-type",
+                    if body.is_empty() {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .body(body)
+                .send()
+        };
+        for attempt in ["rejected upstream", "refused without a request"] {
+            let response = send().await.unwrap();
+            assert_eq!(response.status(), 401, "{style} {path} {attempt}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["type"], "credential_rejected", "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("DS24_API_KEY"),
+                "{body}"
+            );
+        }
+        assert_eq!(app.sandbox.recorded().len(), 1, "{style} {path}");
+
+        let ready = client().get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let body: Value = ready.json().await.unwrap();
+        assert_eq!(
+            body["connections"]["main"]["state"], "needs_attention",
             "{body}"
         );
+        let conn = app.connection("main").await;
+        assert_eq!(conn["state"], "needs_attention");
+        assert!(conn["last_error"].as_str().unwrap().contains("rejected"));
     }
-    let ready = client().get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let body: Value = ready.json().await.unwrap();
-    assert_eq!(
-        body["connections"]["main"]["state"], "needs_attention",
-        "{body}"
-    );
-    let conn = app.connection("main").await;
-    assert_eq!(conn["state"], "needs_attention");
-    assert!(conn["last_error"].as_str().unwrap().contains("rejected"));
 }
 
 #[tokio::test]

@@ -1,14 +1,17 @@
 //! Renewal under load and across restarts: a key rotated at the upstream,
-//! hundreds of requests at once, replays, and OAuth2 refresh tokens.
+//! hundreds of requests at once, replays, OAuth2 refresh tokens, a rejected
+//! key that is not sent again, and renewals by expiry in the metrics.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, client, spawn_app_with};
+use crate::helpers::{TEST_KEY, TestApp, client, spawn_app, spawn_app_with};
+use ds24_proxy::credentials::PROBE_INTERVAL;
 
 const KEY_A: &str = "31-OldKeyAaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "32-NewKeyBbbbbbbbbbbbbbbbbbbbbbbb";
@@ -288,4 +291,185 @@ async fn a_read_body_over_the_replay_limit_is_sent_once() {
         .filter(|s| s.path.ends_with("getPurchase"))
         .count();
     assert_eq!(sent, 1, "a body over the limit was sent twice");
+}
+
+/// `n` concurrent `GET /getUserInfo` for which the fake accepts only
+/// `accepted`; each answer's status and error type.
+async fn concurrent_calls(app: &TestApp, n: usize, accepted: &str) -> Vec<(u16, Value)> {
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let request = app
+                .client
+                .get(app.url("/getUserInfo"))
+                .header("x-fake-accept", accepted);
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (status, body["error"]["type"].clone())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for request in requests {
+        out.push(request.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_rejected_key_is_not_sent_again_by_300_concurrent_callers_and_a_new_key_file_works_at_once()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ds24.key");
+    std::fs::write(&file, format!("{KEY_A}\n")).unwrap();
+    let toml = format!(
+        "[connections.main]\ncredential = {{ source = \"file\", path = \"{}\" }}\n",
+        file.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+
+    // Digistore24 accepts only B; the file holds A.
+    let first = concurrent_calls(&app, 1, KEY_B).await;
+    assert_eq!(first[0], (401, json!("credential_rejected")));
+    assert_eq!(app.fake.requests().len(), 1);
+
+    let started = Instant::now();
+    let answers = concurrent_calls(&app, 300, KEY_B).await;
+    let elapsed = started.elapsed();
+    for answer in &answers {
+        assert_eq!(*answer, (401, json!("credential_rejected")));
+    }
+    // Nothing but the occasional probe, one per interval after a rejection.
+    let sent = app.fake.requests().len() - 1;
+    let probes_allowed = (elapsed.as_secs_f64() / PROBE_INTERVAL.as_secs_f64()).ceil() as usize;
+    assert!(
+        sent <= probes_allowed,
+        "{sent} requests with the rejected key in {elapsed:?}"
+    );
+    let conn = &client()
+        .get(app.url("/connections"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["connections"][0];
+    assert_eq!(conn["state"], "needs_attention", "{conn}");
+
+    // The key file is rewritten in place with the good key: the very next
+    // calls use it, without waiting for a probe.
+    std::fs::write(&file, format!("{KEY_B}\n")).unwrap();
+    let before = app.fake.requests().len();
+    let answers = concurrent_calls(&app, 300, KEY_B).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{:?}",
+        answers.iter().find(|(status, _)| *status != 200)
+    );
+    let seen = app.fake.requests();
+    assert_eq!(seen.len() - before, 300);
+    assert!(
+        seen[before..]
+            .iter()
+            .all(|s| s.headers["x-ds-api-key"] == KEY_B)
+    );
+    let ready = client().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rejected_key_that_digistore24_accepts_again_works_after_one_probe() {
+    let app = spawn_app().await;
+    // Digistore24 refuses the key for a while (a blocked account, say).
+    let first = concurrent_calls(&app, 1, "99-SomeOtherKey").await;
+    assert_eq!(first[0], (401, json!("credential_rejected")));
+    let marked = Instant::now();
+
+    // It accepts the key again; callers keep getting the error, without a
+    // request, until a probe finds out.
+    let mut refused = 0;
+    loop {
+        let answer = concurrent_calls(&app, 1, TEST_KEY).await.remove(0);
+        if answer.0 == 200 {
+            break;
+        }
+        assert_eq!(answer, (401, json!("credential_rejected")));
+        refused += 1;
+        assert!(
+            marked.elapsed() < PROBE_INTERVAL * 3,
+            "no probe got through"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused > 0);
+    assert!(
+        marked.elapsed() >= PROBE_INTERVAL,
+        "probed after {:?}",
+        marked.elapsed()
+    );
+    assert_eq!(
+        app.fake.requests().len(),
+        2,
+        "the rejection and the probe, nothing else"
+    );
+    let answers = concurrent_calls(&app, 50, TEST_KEY).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    let ready = client().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn a_renewal_by_expiry_is_counted_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.json");
+    let expiring = |key: &str| {
+        let at = time::OffsetDateTime::now_utc() + Duration::from_secs(2);
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        std::fs::write(
+            &reply,
+            format!(r#"{{"api_key": "{key}", "expires_at": "{at}"}}"#),
+        )
+        .unwrap();
+    };
+    // A key that lives 2 s, shorter than the renewal margin: renewed halfway.
+    expiring(KEY_A);
+    let toml = format!(
+        "[connections.main]\ncredential = {{ source = \"command\", command = [\"cat\", \"{}\"] }}\n",
+        reply.display()
+    );
+    let app = spawn_app_with(&toml, &[("DS24_API_KEY", "")]).await;
+    let counted = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| {
+                l.starts_with("ds24_proxy_credential_renewals_total{")
+                    && l.contains(r#"connection="main""#)
+                    && l.contains(r#"trigger="expiry""#)
+                    && l.contains(r#"result="ok""#)
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(concurrent_calls(&app, 1, KEY_A).await[0].0, 200);
+    assert_eq!(counted().await, 0.0, "the first read is not a renewal");
+
+    expiring(KEY_B);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(concurrent_calls(&app, 1, KEY_B).await[0].0, 200);
+    assert_eq!(counted().await, 1.0);
+    assert_eq!(
+        app.fake.requests().last().unwrap().headers["x-ds-api-key"],
+        KEY_B
+    );
 }
