@@ -4,6 +4,7 @@ mod access;
 mod actions;
 mod binary;
 mod cli;
+mod crash;
 mod credentials;
 mod fake_ds24;
 mod fault_matrix;
