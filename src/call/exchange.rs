@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 
 use super::error::{CallError, Cause};
+use super::record::{Record, Recorded, SendGate};
 use crate::actions::Effect;
 use crate::app::{AppState, Connection};
 use crate::credentials::{CredentialError, Renewal};
-use crate::ledger::SendGate;
 use crate::resilience::{
     BreakerState, Effect as RetryEffect, Outcome, Permit, Verdict, parse_retry_after,
 };
@@ -86,17 +86,17 @@ pub struct Exchange {
     pub body: ReplyBody,
 }
 
-impl crate::ledger::Record for Exchange {
+impl Record for Exchange {
     fn status(&self) -> u16 {
         self.status.as_u16()
     }
 
-    fn recorded(&self) -> Option<crate::ledger::Recorded> {
+    fn recorded(&self) -> Option<Recorded> {
         // A reply that declared itself too large to hold streams on.
         let ReplyBody::Read(bytes) = &self.body else {
             return None;
         };
-        Some(crate::ledger::Recorded {
+        Some(Recorded {
             status: self.status.as_u16(),
             content_type: self
                 .headers

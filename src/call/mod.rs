@@ -10,6 +10,7 @@ pub mod direct;
 pub mod error;
 pub mod exchange;
 pub mod pages;
+pub mod record;
 
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Map, Value};
@@ -19,9 +20,9 @@ use exchange::{OutBody, ReplyBody, ReplyMode};
 
 use crate::actions::ActionDef;
 use crate::app::{AppState, Connection};
-use crate::ledger::SendGate;
 use crate::proxy::target_url;
 use crate::upstream::{Ds24Error, Reply, envelope};
+use record::SendGate;
 
 /// Largest upstream reply an action reads into memory. An action has to
 /// parse the reply to unwrap it; anything bigger belongs on the streaming

@@ -66,19 +66,8 @@ pub struct Config {
     pub ipn: IpnSettings,
 }
 
-/// Upstream HTTP client settings.
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// `upstream.connect_timeout_ms`; default 5000 ms.
-    pub connect_timeout: Duration,
-    /// `upstream.request_timeout_secs`; default 120 s.
-    pub request_timeout: Duration,
-    /// `upstream.pool_idle_timeout_secs`; default 90 s.
-    pub pool_idle_timeout: Duration,
-    /// `upstream.max_attempts` (default 3) and `upstream.retry_budget_secs`
-    /// (default 10): retries of read calls.
-    pub retry: crate::resilience::RetryPolicy,
-}
+/// Upstream HTTP client settings (defined by the client that uses them).
+pub use crate::upstream::UpstreamConfig;
 
 /// One named connection to Digistore24.
 #[derive(Debug, Clone)]

@@ -15,8 +15,6 @@ pub use envelope::{Ds24Error, Reply, codes};
 pub use error::{Delivery, UpstreamError, chain as error_chain};
 use http::{HeaderMap, Method};
 
-use crate::config::UpstreamConfig;
-
 /// The client of every call to Digistore24: hyper-util's pooled HTTP/1.1
 /// client over rustls.
 ///
@@ -32,6 +30,21 @@ type HttpClient = hyper_util::client::legacy::Client<
 >;
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Upstream HTTP client settings; `config` builds them from the file,
+/// the environment and the flags.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `upstream.connect_timeout_ms`; default 5000 ms.
+    pub connect_timeout: Duration,
+    /// `upstream.request_timeout_secs`; default 120 s.
+    pub request_timeout: Duration,
+    /// `upstream.pool_idle_timeout_secs`; default 90 s.
+    pub pool_idle_timeout: Duration,
+    /// `upstream.max_attempts` (default 3) and `upstream.retry_budget_secs`
+    /// (default 10): retries of read calls.
+    pub retry: crate::resilience::RetryPolicy,
+}
 
 /// The pooled upstream HTTP clients.
 #[derive(Debug, Clone)]
