@@ -368,3 +368,204 @@ impl From<&Ds24Error> for ApiError {
             .with("upstream", serde_json::json!({ "code": e.code, "message": e.message, "http_status": e.http_status }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::actions::Effect;
+
+    fn upstream(e: UpstreamError) -> Cause {
+        Cause::Upstream(e)
+    }
+
+    /// Every cause, for a read and for a refund: the (type, status) the
+    /// caller gets. One table, so a change of mapping shows here.
+    #[test]
+    fn each_cause_maps_to_one_type_and_status() {
+        let transport = || {
+            upstream(UpstreamError::Transport {
+                host: "h".into(),
+                reason: "r".into(),
+            })
+        };
+        let timeout = || {
+            upstream(UpstreamError::Timeout {
+                host: "h".into(),
+                timeout: Duration::from_secs(1),
+            })
+        };
+        let connect = || {
+            upstream(UpstreamError::Connect {
+                host: "h".into(),
+                reason: "r".into(),
+            })
+        };
+        let page = || {
+            Cause::NotAnEnvelope(Ds24Error {
+                code: None,
+                message: "Bad Gateway".into(),
+                http_status: 502,
+                not_an_envelope: true,
+            })
+        };
+        let refused = || {
+            Cause::Refused(Ds24Error {
+                code: Some(7),
+                message: "Purchase not found".into(),
+                http_status: 404,
+                not_an_envelope: false,
+            })
+        };
+        let breaker = || Cause::BreakerOpen {
+            connection: "main".into(),
+            retry_in: Duration::from_secs(3),
+        };
+        let rate = || Cause::RateLimited {
+            connection: "main".into(),
+            retry_after: Duration::from_millis(200),
+        };
+        let rejected = || {
+            Cause::Credential(CredentialError::Rejected {
+                connection: "main".into(),
+                kind: "env",
+                fix: "set another key".into(),
+            })
+        };
+        // (cause, read's (type, status), refund's (type, status))
+        type Make = fn() -> Cause;
+        type Row = (
+            &'static str,
+            Box<dyn Fn() -> Cause>,
+            (&'static str, u16),
+            (&'static str, u16),
+        );
+        let table: Vec<Row> = vec![
+            (
+                "transport",
+                Box::new(transport),
+                ("upstream_unavailable", 502),
+                ("outcome_unknown", 502),
+            ),
+            (
+                "timeout",
+                Box::new(timeout),
+                ("upstream_unavailable", 504),
+                ("outcome_unknown", 502),
+            ),
+            (
+                "connect",
+                Box::new(connect),
+                ("upstream_unavailable", 502),
+                ("upstream_unavailable", 502),
+            ),
+            (
+                "front page",
+                Box::new(page),
+                ("upstream_unavailable", 502),
+                ("outcome_unknown", 502),
+            ),
+            (
+                "refused",
+                Box::new(refused),
+                ("upstream_error", 404),
+                ("upstream_error", 404),
+            ),
+            (
+                "breaker",
+                Box::new(breaker),
+                ("upstream_unavailable", 503),
+                ("upstream_unavailable", 503),
+            ),
+            (
+                "rate",
+                Box::new(rate),
+                ("rate_limited", 429),
+                ("rate_limited", 429),
+            ),
+            (
+                "rejected",
+                Box::new(rejected),
+                ("credential_rejected", 401),
+                ("credential_rejected", 401),
+            ),
+            (
+                "cut off",
+                Box::new((|| Cause::CutOff) as Make),
+                ("upstream_unavailable", 502),
+                ("outcome_unknown", 502),
+            ),
+            (
+                "too large",
+                Box::new((|| Cause::ReplyTooLarge { limit: 1 }) as Make),
+                ("upstream_error", 502),
+                ("upstream_error", 502),
+            ),
+            (
+                "body too large",
+                Box::new((|| Cause::BodyTooLarge { limit: 1 }) as Make),
+                ("payload_too_large", 413),
+                ("payload_too_large", 413),
+            ),
+            (
+                "bad target",
+                Box::new((|| Cause::BadTarget) as Make),
+                ("bad_request", 400),
+                ("bad_request", 400),
+            ),
+            (
+                "unrecorded",
+                Box::new((|| Cause::Unrecorded("disk full".into())) as Make),
+                ("internal_error", 503),
+                ("internal_error", 503),
+            ),
+        ];
+        for (name, cause, read, money) in table {
+            for (effect, want) in [(Effect::Read, read), (Effect::Money, money)] {
+                let e = ApiError::from(CallError::new("refundPurchase", effect, cause()));
+                assert_eq!(
+                    (e.kind.as_str(), e.status.as_u16()),
+                    want,
+                    "{name} for {effect:?}: {}",
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_recorded_error_reply_is_the_json_the_caller_got() {
+        let e = CallError::new(
+            "refundPurchase",
+            Effect::Money,
+            Cause::Upstream(UpstreamError::Transport {
+                host: "h".into(),
+                reason: "r".into(),
+            }),
+        );
+        let reply = error_reply(&e, "req-1");
+        assert_eq!(reply.kind, "outcome_unknown");
+        assert_eq!(reply.reply.status, 502);
+        assert_eq!(
+            reply.reply.content_type.as_deref(),
+            Some("application/json")
+        );
+        let body: Value = serde_json::from_slice(&reply.reply.body).unwrap();
+        assert_eq!(body["error"]["type"], "outcome_unknown");
+        assert_eq!(body["error"]["request_id"], "req-1");
+    }
+
+    #[test]
+    fn ledger_errors_keep_their_statuses() {
+        for (e, want) in [
+            (LedgerError::InvalidKey, ("bad_request", 400)),
+            (LedgerError::KeyReused, ("idempotency_key_reused", 422)),
+            (LedgerError::StillRunning, ("idempotency_key_reused", 409)),
+            (LedgerError::Store("x".into()), ("internal_error", 503)),
+        ] {
+            let e = ApiError::from(e);
+            assert_eq!((e.kind.as_str(), e.status.as_u16()), want);
+        }
+    }
+}
