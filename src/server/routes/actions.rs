@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::actions::{self, ActionDef};
 use crate::app::AppState;
 use crate::call::{self, CallError, pages};
-use crate::ledger::{self, Guarded, Recorded};
+use crate::ledger::{self, Recorded};
 use crate::server::error::{ApiError, ErrorKind};
 use crate::server::middleware::request_id;
 
@@ -224,26 +224,14 @@ async fn run(
     let Some(entry) = entry else {
         return Ok(into_response(call(state, None).await?));
     };
-    // A write runs to its end in its own task, recorded and audited, even
-    // if the client goes away (see routes::passthrough).
-    let request_id = entry.request_id.clone();
-    let task_state = state.clone();
-    let guarded = tokio::spawn(async move {
-        ledger::guard(
-            &task_state.clone(),
-            entry,
-            key.as_deref(),
-            |e| crate::server::error::error_reply(e, &request_id),
-            |gate| call(task_state, Some(gate)),
-        )
-        .await
-    })
+    super::guarded(
+        &state,
+        entry,
+        key,
+        move |state, gate| call(state, Some(gate)),
+        into_response,
+    )
     .await
-    .map_err(|e| ApiError::internal(&e))??;
-    Ok(match guarded {
-        Guarded::Fresh(recorded) => into_response(recorded),
-        Guarded::Replayed(recorded) => super::replayed(recorded),
-    })
 }
 
 fn into_response(answer: Recorded) -> Response {

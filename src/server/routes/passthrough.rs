@@ -16,7 +16,7 @@ use http::{HeaderValue, Method, header};
 use crate::app::AppState;
 use crate::call::exchange::{self, Exchange, OutBody, ReplyBody, ReplyMode};
 use crate::call::{CallError, Cause};
-use crate::ledger::{self, Guarded, MAX_RECORDED_REPLY};
+use crate::ledger::{self, MAX_RECORDED_REPLY};
 use crate::proxy::limit::limited;
 use crate::proxy::{headers, path, target_url};
 use crate::server::error::{ApiError, ErrorKind};
@@ -192,27 +192,14 @@ pub async fn pass_through(
         let exchange = send(state, None).await?;
         return Ok(into_client_response(exchange));
     };
-    // A write runs to its end in its own task, recorded and audited, even
-    // if the client goes away: cancelling it half-way would leave a call
-    // Digistore24 may have carried out unrecorded, and its key stuck.
-    let request_id = entry.request_id.clone();
-    let task_state = state.clone();
-    let guarded = tokio::spawn(async move {
-        ledger::guard(
-            &task_state.clone(),
-            entry,
-            idempotency_key.as_deref(),
-            |e| crate::server::error::error_reply(e, &request_id),
-            |gate| send(task_state, Some(gate)),
-        )
-        .await
-    })
+    super::guarded(
+        &state,
+        entry,
+        idempotency_key,
+        move |state, gate| send(state, Some(gate)),
+        into_client_response,
+    )
     .await
-    .map_err(|e| ApiError::internal(&e))??;
-    Ok(match guarded {
-        Guarded::Fresh(exchange) => into_client_response(exchange),
-        Guarded::Replayed(recorded) => super::replayed(recorded),
-    })
 }
 
 /// The client's body went over the limit: that, not the broken upload, is
