@@ -111,7 +111,13 @@ mod tests {
             Ok(text) => Some(serde_json::from_str(&text).expect("ipn-vectors.json is JSON")),
             Err(e) => {
                 // Outside the project's workspace the reference input is
-                // absent; say so loudly rather than pass silently.
+                // absent; say so loudly rather than pass silently, and in
+                // CI fail: there it must be present.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{} is absent ({e}) and CI is set: the IPN vectors must be checked in CI",
+                    path.display()
+                );
                 eprintln!(
                     "SKIPPED: {} is absent ({e}); the IPN vectors were not checked",
                     path.display()

@@ -115,36 +115,48 @@ pub(crate) fn standard_message(code: i64) -> &'static str {
     }
 }
 
-/// `result: "success"` with `data`; `runtime_seconds` measured from `started`.
-pub(crate) fn success(data: Value, started: Instant) -> Response {
+/// Zone of `current_time`: the sandbox clock shows UTC (see `clock.rs`).
+const TIMEZONE: &str = "UTC";
+
+/// Offset of that zone, as `+HH:MM`.
+const UTC_OFFSET: &str = "+00:00";
+
+/// The fields every reply starts with, success or error (API-FACTS §4):
+/// `api_version`, `current_time`, `runtime_seconds` (measured from
+/// `started`), `timezone` and `utc_offset`, then `result`.
+fn head(started: Instant, result: &str) -> Map<String, Value> {
     // Rounded to 0.1 ms so the number looks like the server's and does not
     // print as 1.2345678e-5.
     let runtime = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10_000.0;
-    // Built by hand so `data` is moved in, not cloned by `json!`.
     let mut body = Map::new();
     body.insert("api_version".into(), API_VERSION.into());
     body.insert("current_time".into(), clock::format(clock::now()).into());
     body.insert("runtime_seconds".into(), json!(runtime));
-    body.insert("result".into(), "success".into());
-    body.insert("data".into(), data);
-    let body = Value::Object(body);
-    reply(StatusCode::OK, &body)
+    body.insert("timezone".into(), TIMEZONE.into());
+    body.insert("utc_offset".into(), UTC_OFFSET.into());
+    body.insert("result".into(), result.into());
+    body
 }
 
-/// `result: "error"` with code and message, status chosen by `style`.
-pub(crate) fn error(err: &ApiError, style: ErrorStyle) -> Response {
-    let body = json!({
-        "api_version": API_VERSION,
-        "current_time": clock::format(clock::now()),
-        "result": "error",
-        "code": err.code,
-        "message": err.message,
-    });
+/// `result: "success"` with `data`; `runtime_seconds` measured from `started`.
+pub(crate) fn success(data: Value, started: Instant) -> Response {
+    // Built by hand so `data` is moved in, not cloned by `json!`.
+    let mut body = head(started, "success");
+    body.insert("data".into(), data);
+    reply(StatusCode::OK, &Value::Object(body))
+}
+
+/// `result: "error"` with code and message, status chosen by `style`;
+/// `runtime_seconds` measured from `started`.
+pub(crate) fn error(err: &ApiError, style: ErrorStyle, started: Instant) -> Response {
+    let mut body = head(started, "error");
+    body.insert("code".into(), err.code.into());
+    body.insert("message".into(), err.message.clone().into());
     let status = match style {
         ErrorStyle::Http4xx => err.status,
         ErrorStyle::Http200 => StatusCode::OK,
     };
-    reply(status, &body)
+    reply(status, &Value::Object(body))
 }
 
 fn reply(status: StatusCode, body: &Value) -> Response {

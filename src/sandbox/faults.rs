@@ -147,6 +147,7 @@ pub(crate) async fn apply(
         Fault::Error { code } => envelope::error(
             &ApiError::new(code, envelope::standard_message(code)),
             style,
+            std::time::Instant::now(),
         ),
         Fault::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

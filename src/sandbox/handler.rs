@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 use super::envelope::{self, ApiError, code};
 use super::params::{self, BodyKind, ParamsError};
 use super::socket::KillSwitch;
-use super::{ErrorStyle, Fault, RecordedRequest, Sandbox, auth, clock, faults, functions, route};
+use super::{
+    ErrorStyle, Fault, RecordedRequest, Sandbox, auth, clock, faults, functions, positional, route,
+};
 
 /// Largest body the sandbox accepts; larger ones get code 3 with HTTP 413.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -48,7 +50,7 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
     let (parts, body) = request.into_parts();
     let target = route::resolve(parts.uri.path());
     let function = target.as_ref().map_or_else(String::new, |t| {
-        functions::find(&t.function).map_or_else(|| t.function.clone(), |f| f.name.to_owned())
+        functions::canonical_name(&t.function).map_or_else(|| t.function.clone(), str::to_owned)
     });
     let switch = parts
         .extensions
@@ -95,7 +97,11 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
     // ipnSetup checks the URL with a GET that must answer 200 (API-FACTS
     // §7.1) before it registers anything.
     let checked = match (&parsed, function.as_str()) {
-        (Ok(params), "ipnSetup") => match params.get("ipn_url").and_then(Value::as_str) {
+        (Ok(params), "ipnSetup") => match by_name(&function, params)
+            .ok()
+            .and_then(|p| p.get("ipn_url").and_then(Value::as_str).map(str::to_owned))
+            .as_deref()
+        {
             Some(url) => super::ipn::validate_url(url)
                 .await
                 .map_err(|m| ApiError::new(code::BAD_CALL, m)),
@@ -126,7 +132,7 @@ pub(crate) async fn handle(State(sandbox): State<Sandbox>, request: Request) -> 
         }
         Err(err) => {
             tracing::debug!(sandbox.function = %function, sandbox.code = err.code, "sandbox call failed");
-            envelope::error(&err, style)
+            envelope::error(&err, style, started)
         }
     };
     match breaks_reply {
@@ -184,20 +190,39 @@ fn answer(
         headers.get("x-ds-api-key"),
         target.path_key.as_deref(),
     )?;
-    let Some(function) = functions::find(&target.function) else {
+    if let Some(function) = functions::find(&target.function) {
+        auth::authorize(&key, function.access)?;
+        let params = by_name(function.name, params)?;
+        let call = functions::Call {
+            params: &params,
+            key,
+            now: clock::now(),
+            host: host_of(parts),
+        };
+        return function.run(sandbox, &call);
+    }
+    // Every other function of the catalog: checked against its parameter
+    // definitions and answered in the spec's shape.
+    let Some(action) = crate::actions::canonical(&target.function) else {
         return Err(ApiError::new(
             code::BAD_CALL,
             format!("Invalid API function called: {}()", target.function),
         ));
     };
-    auth::authorize(&key, function.access)?;
-    let call = functions::Call {
-        params,
-        key,
-        now: clock::now(),
-        host: host_of(parts),
-    };
-    function.run(sandbox, &call)
+    auth::authorize(&key, functions::generic::access_of(action))?;
+    functions::generic::run(action, &by_name(action.function, params)?)
+}
+
+/// The parameters with positional `argN` renamed to the names the function
+/// expects (API-FACTS §3); unchanged for a function the catalog lacks.
+///
+/// # Errors
+/// Code 3 from [`positional::resolve`].
+fn by_name(function: &str, params: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    match crate::actions::canonical(function) {
+        Some(action) => positional::resolve(action, params),
+        None => Ok(params.clone()),
+    }
 }
 
 /// Reads the body up to [`BODY_LIMIT`]; beyond it keeps the first MiB,

@@ -1,10 +1,13 @@
 //! The sandbox: a local stand-in for the Digistore24 vendor API.
 //!
-//! It answers the 20 popular functions (API-FACTS §8.1) plus `getUserInfo`,
-//! `ping` and `ipnSetup`/`ipnInfo`/`ipnDelete` from a small, deterministic,
-//! mutable data set, sends signed IPN events to registered URLs (`ipn`), runs the
-//! API-key connect flow (`requestApiKey`, an approval page, `retrieveApiKey`,
-//! `unregister`; API-FACTS §6), speaks the real envelope and error codes,
+//! It answers every function of the action catalog (the spec's 122 plus
+//! `getTestpayKey`): the 20 popular functions (API-FACTS §8.1) plus
+//! `getUserInfo`, `ping` and `ipnSetup`/`ipnInfo`/`ipnDelete` from a small,
+//! deterministic, mutable data set, and every other one by checking its
+//! parameters against the catalog and answering the spec's reply shape
+//! (`functions::generic`, `shapes`). It sends signed IPN events to
+//! registered URLs (`ipn`), runs the API-key connect flow (`requestApiKey`,
+//! an approval page, `retrieveApiKey`, `unregister`; API-FACTS §6), speaks the real envelope and error codes,
 //! and records every API request it receives so tests can assert on what
 //! the proxy actually sent. Users run it offline with `ds24-proxy sandbox`
 //! or `serve --sandbox`.
@@ -16,6 +19,8 @@
 //!   auth, dispatch)
 //! - `route`: which function a path names (three URL shapes)
 //! - `params`: query + form (+ JSON) → one nested parameter object
+//! - `positional`: the PHP connectors' `arg1 … argN` → parameter names
+//! - `shapes`: the spec's reply shape of each function (generated table)
 //! - `keys`: the accepted keys (built-in, minted, added), [`Permission`],
 //!   and the key control methods for tests
 //! - `requests`: connect requests by token and the vendor's decision
@@ -28,7 +33,8 @@
 //! - `clock`: `YYYY-MM-DD HH:MM:SS` times and `from`/`to` filters
 //! - `paging`: `page_no`/`page_size` handling
 //! - `store`, `data`: the records and their seed
-//! - `functions`: the function table and one file per domain
+//! - `functions`: the function table, one file per domain, and `generic`
+//!   for every catalog function without state
 //!
 //! Knobs for tests, as methods: [`Sandbox::fail_next`] (errors, bare
 //! statuses, resets, delays for the next calls; or replies broken after
@@ -55,8 +61,10 @@ mod ipn;
 mod keys;
 mod paging;
 mod params;
+mod positional;
 mod requests;
 mod route;
+mod shapes;
 mod socket;
 mod store;
 #[cfg(test)]

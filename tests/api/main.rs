@@ -17,4 +17,5 @@ mod operations;
 mod passthrough;
 mod renewal;
 mod sandbox;
+mod sandbox_catalog;
 mod ssrf;

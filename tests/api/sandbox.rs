@@ -1,6 +1,7 @@
-//! The built-in sandbox behind the proxy: the README quick start, every one
-//! of the 22 sandbox functions through the pass-through, and the two error
-//! styles passing through unchanged.
+//! The built-in sandbox behind the proxy: the README quick start, the
+//! stateful sandbox functions through the pass-through, a catalog-only
+//! function under `serve --sandbox`, and the two error styles passing
+//! through unchanged. Every catalog action is run in `sandbox_catalog.rs`.
 
 use std::collections::HashMap;
 
@@ -141,6 +142,22 @@ async fn the_readme_quick_start_runs_the_proxy_on_the_sandbox_and_a_function_ans
     );
     let ready = client().get(proxy.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn serve_sandbox_runs_a_catalog_action_the_sandbox_keeps_no_state_for() {
+    let args: Vec<String> = ["serve", "--sandbox"].map(str::to_owned).to_vec();
+    let proxy = Proxy::start_command(&args, &[]);
+    let response = client()
+        .post(proxy.url("/actions/get-image"))
+        .json(&serde_json::json!({"image_id": "IMG7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["data"]["image"].is_object(), "{body}");
+    assert_eq!(body["meta"]["function"], "getImage", "{body}");
 }
 
 #[tokio::test]

@@ -44,19 +44,33 @@ struct Operation {
     function: String,
     tag: String,
     summary: String,
-    /// (name, required) of query parameters.
+    /// (name, required) of query parameters, in the spec's order.
     query: Vec<(String, bool)>,
     /// (name, enum values) of query parameters and flat body fields that have an enum.
     enums: Vec<(String, Vec<String>)>,
-    /// (name, required) of JSON body properties.
+    /// (name, required) of JSON body properties, in the spec's order.
     body: Vec<(String, bool)>,
 }
 
+/// Reads a reference file from `../shared`. Outside the project's
+/// workspace it is absent and the test is skipped, loudly; in CI (`CI` set)
+/// a missing file fails the test instead of letting it pass unchecked.
+pub(crate) fn read_shared(path: &str) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{path} is absent ({e}) and CI is set: reference tests must not be skipped in CI"
+            );
+            eprintln!("SKIPPED: {path} is absent ({e}); the spec was not checked");
+            None
+        }
+    }
+}
+
 fn load() -> Option<Vec<Operation>> {
-    let Ok(text) = std::fs::read_to_string(SPEC) else {
-        println!("skipped: ../shared/digistore24/openapi.yaml not found");
-        return None;
-    };
+    let text = read_shared(SPEC)?;
     let spec: Yaml = serde_yaml_ng::from_str(&text).expect("openapi.yaml parses");
     let mut out = Vec::new();
     for (path, item) in spec["paths"].as_mapping().expect("paths") {
@@ -261,5 +275,41 @@ fn every_spec_enum_value_is_accepted_where_the_table_keeps_the_parameter_flat() 
                 );
             }
         }
+    }
+}
+
+#[test]
+fn a_missing_reference_file_skips_outside_ci_and_fails_in_ci() {
+    let missing = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/no-such-file");
+    if std::env::var_os("CI").is_some() {
+        assert!(std::panic::catch_unwind(|| read_shared(missing)).is_err());
+    } else {
+        assert_eq!(read_shared(missing), None);
+    }
+}
+
+/// Positional arguments (`arg1 … argN`, API-FACTS §3) are mapped to the
+/// table's parameters in order, so that order must be the spec's: query
+/// parameters, then body fields (collapsed into `data` where the table
+/// nests the body); parameters the spec lacks come after all of its own.
+#[test]
+fn parameters_are_in_the_spec_order_that_positional_arguments_follow() {
+    let Some(ops) = load() else { return };
+    for op in &ops {
+        let action = find(&op.function).unwrap();
+        let mut expected: Vec<String> = op.query.iter().map(|q| q.0.clone()).collect();
+        if NESTED_BODY.contains(&op.function.as_str())
+            || EMPTY_BODY_AS_DATA.contains(&op.function.as_str())
+        {
+            expected.push("data".into());
+        } else {
+            expected.extend(op.body.iter().map(|b| b.0.clone()));
+        }
+        let table: Vec<String> = action.params.iter().map(|p| p.name.to_string()).collect();
+        assert!(
+            table.len() >= expected.len() && table[..expected.len()] == expected[..],
+            "{}: table order {table:?}, spec order {expected:?}",
+            op.function
+        );
     }
 }

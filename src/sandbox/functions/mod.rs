@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod buyers;
 mod deliveries;
+pub(crate) mod generic;
 mod ipn;
 mod products;
 mod purchases;
@@ -139,10 +140,18 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     keys("unregister", Access::Read, api_keys::unregister),
 ];
 
-/// Looks a function up by name. PHP method names ignore case, so the
-/// sandbox does too.
+/// Looks a stateful function up by name. PHP method names ignore case, so
+/// the sandbox does too.
 pub(crate) fn find(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+/// The canonical name of any function the sandbox answers: a stateful one
+/// or, through [`generic`], any other function of the catalog.
+pub(crate) fn canonical_name(name: &str) -> Option<&'static str> {
+    find(name)
+        .map(|f| f.name)
+        .or_else(|| crate::actions::canonical(name).map(|a| a.function))
 }
 
 impl Call<'_> {

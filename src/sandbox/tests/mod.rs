@@ -3,6 +3,7 @@
 
 mod approval;
 mod auth;
+mod catalog;
 mod clock;
 mod connect;
 mod faults;
@@ -12,6 +13,7 @@ mod paging;
 mod params;
 mod products;
 mod purchases;
+mod quirks;
 mod recording;
 mod routes;
 

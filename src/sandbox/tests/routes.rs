@@ -25,6 +25,8 @@ async fn a_success_carries_the_full_envelope_as_json() {
             "api_version",
             "current_time",
             "runtime_seconds",
+            "timezone",
+            "utc_offset",
             "result",
             "data"
         ]
