@@ -23,6 +23,13 @@ async fn every_path_form_reaches_the_function_with_the_stored_key_in_the_header(
             "/connections/main/api/call/999-PathKeySecret/json/ping",
             "/api/call/ping",
         ),
+        // A client whose base URL ends in `/`: empty segments collapse.
+        ("/api/call//listProducts", "/api/call/listProducts"),
+        ("//listProducts", "/api/call/listProducts"),
+        (
+            "/api/call//getProduct//format/json",
+            "/api/call/getProduct/format/json",
+        ),
     ];
     for (sent, expected) in cases {
         let app = spawn_app().await;
