@@ -2,8 +2,13 @@
 //!
 //! This is the SSRF boundary: whatever the client sends, the upstream target
 //! is `base_url` + `/{function}` + validated segments. A segment that decodes
-//! to `.`/`..`, holds an encoded slash or backslash, or is empty (`//host`)
-//! is refused, so no path can climb out of `base_url` or name another host.
+//! to `.`/`..` or holds an encoded slash or backslash is refused, so no path
+//! can climb out of `base_url` or name another host.
+//!
+//! Empty segments are collapsed (`/api/call//listProducts`, from a client
+//! whose base URL ends in `/`, is `/api/call/listProducts`): the target is
+//! built from the remaining segments alone, so an empty one cannot name a
+//! host (`//evil.example/x` still fails, `evil.example` is no function).
 
 /// Where a pass-through request goes, as parsed from its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +36,8 @@ pub enum PathError {
         "`{0}` is not a Digistore24 function name (letters, digits and `_`, starting with a letter)"
     )]
     BadFunction(String),
-    /// A segment that could change the target (`..`, encoded `/`, empty).
-    #[error(
-        "the path contains an empty, `.`/`..` or encoded-slash segment, which the proxy refuses"
-    )]
+    /// A segment that could change the target (`..`, encoded `/`).
+    #[error("the path contains a `.`/`..` or encoded-slash segment, which the proxy refuses")]
     Unsafe,
     /// Segments after the function other than `/format/json`.
     #[error(
@@ -52,15 +55,11 @@ pub enum PathError {
 /// [`PathError`] when the path is not a function call the proxy may forward.
 pub fn parse(path: &str) -> Result<Target<'_>, PathError> {
     let path = path.strip_prefix('/').ok_or(PathError::Unsafe)?;
-    // One trailing slash is harmless (`/listProducts/`); more is not.
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let mut segments: Vec<&str> = path.split('/').collect();
+    // Empty segments (`//`, a trailing `/`) are collapsed: they come from
+    // clients that join a base URL ending in `/` with `/function`.
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.iter().any(|s| !segment_is_safe(s)) {
-        return Err(if path.is_empty() {
-            PathError::NoFunction
-        } else {
-            PathError::Unsafe
-        });
+        return Err(PathError::Unsafe);
     }
     let mut connection = None;
     if segments.first() == Some(&"connections") {
@@ -122,9 +121,6 @@ pub fn is_connection_name(s: &str) -> bool {
 }
 
 fn segment_is_safe(raw: &str) -> bool {
-    if raw.is_empty() {
-        return false;
-    }
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
     // Decode twice: a double-encoded `%252e%252e` must not slip past a
     // server that decodes once more.
@@ -185,6 +181,8 @@ mod tests {
             "/listProducts/%2f%2fevil",
             "//evil.example/x",
             "/api/call//evil.example",
+            "//%2e%2e//listProducts",
+            "/api/call//%2F/listProducts",
             "/listProducts/..",
             "/a/%252e%252e/b",
             "/listProducts/%5c..",
@@ -193,6 +191,37 @@ mod tests {
         ] {
             assert!(parse(path).is_err(), "{path} was accepted");
         }
+    }
+
+    #[test]
+    fn empty_segments_are_collapsed() {
+        for path in [
+            "/api/call//listProducts",
+            "//listProducts",
+            "/api//call/listProducts",
+            "/api/call/listProducts//",
+            "///api///call///listProducts///",
+        ] {
+            assert_eq!(
+                ok(path),
+                (None, "listProducts", String::new(), false),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            ok("/api/call//getProduct//format//json"),
+            (None, "getProduct", "/format/json".into(), false)
+        );
+        assert_eq!(
+            ok("//connections//shop2//api/call//9-K/json//ping"),
+            (Some("shop2"), "ping", String::new(), true)
+        );
+        // Collapsing never makes a second function out of the rest.
+        assert_eq!(
+            parse("/getProduct//json//deleteProduct"),
+            Err(PathError::ExtraSegments)
+        );
+        assert_eq!(parse("//"), Err(PathError::NoFunction));
     }
 
     #[test]

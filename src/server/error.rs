@@ -107,6 +107,117 @@ impl ErrorKind {
     }
 }
 
+// === Digistore24's envelope on the pass-through routes ===
+//
+// A client written for Digistore24 (the official PHP connector, say) reads
+// `api_version`, `result`, `code` and `message` and calls anything else an
+// invalid server response. On the pass-through routes the proxy's own
+// errors carry those fields at the top level too, beside `error`.
+
+/// The `api_version` an envelope made by the proxy says (the version of
+/// Digistore24's envelope it mirrors; the connectors only check presence).
+pub const ENVELOPE_API_VERSION: &str = "1.2";
+
+impl ErrorKind {
+    /// Every kind, for lookups by `type`.
+    pub const ALL: [ErrorKind; 19] = [
+        Self::BadRequest,
+        Self::ValidationFailed,
+        Self::UnknownAction,
+        Self::UnknownConnection,
+        Self::Unauthorized,
+        Self::ForbiddenByPolicy,
+        Self::IpnRefused,
+        Self::CredentialMissing,
+        Self::CredentialRejected,
+        Self::UpstreamError,
+        Self::UpstreamUnavailable,
+        Self::OutcomeUnknown,
+        Self::IdempotencyKeyReused,
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::PayloadTooLarge,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Internal,
+    ];
+
+    /// The kind whose `type` string this is.
+    pub fn from_type(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Digistore24's error `code` for this kind (numbers of the 2025
+    /// official connector, [`crate::upstream::codes`]): the code of the
+    /// same meaning where Digistore24 has one, so a client that branches on
+    /// it does the right thing; its internal-error code where the failure
+    /// is the proxy's or the network's. An `upstream_error` says
+    /// Digistore24's own code instead, when it sent one (see [`envelope`]).
+    pub fn ds24_code(self) -> i64 {
+        use crate::upstream::codes;
+        match self {
+            // The call as sent cannot be made: bad path, method, headers.
+            Self::BadRequest | Self::MethodNotAllowed => codes::BAD_CALL,
+            // The call is fine, its parameters or headers are not.
+            Self::ValidationFailed | Self::IdempotencyKeyReused | Self::PayloadTooLarge => {
+                codes::BAD_PARAMS
+            }
+            Self::UnknownAction | Self::UnknownConnection | Self::NotFound => codes::NOT_FOUND,
+            // A credential the caller presented (the inbound token) or the
+            // connection's key, refused.
+            Self::Unauthorized | Self::CredentialRejected => codes::BAD_KEY,
+            Self::CredentialMissing => codes::KEY_MISSING,
+            Self::ForbiddenByPolicy | Self::IpnRefused => codes::PERMISSION_DENIED,
+            Self::RateLimited | Self::Overloaded => codes::TOO_MANY_REQUESTS,
+            // No Digistore24 equivalent: a failure on the way, not a refusal.
+            // `outcome_unknown` is one too: the message says not to repeat.
+            Self::UpstreamError
+            | Self::UpstreamUnavailable
+            | Self::OutcomeUnknown
+            | Self::Internal => codes::INTERNAL,
+        }
+    }
+}
+
+/// Adds Digistore24's envelope fields (`api_version`, `result: "error"`,
+/// `code`, `message`) at the top level of a proxy error body
+/// (`{"error": {"type", "message", …}}`), fresh or recorded. Returns
+/// `false`, changing nothing, for anything else: a body that is not the
+/// proxy's error, or that already has a `result` (Digistore24's own).
+pub fn envelope(body: &mut Value) -> bool {
+    let Some(top) = body.as_object_mut() else {
+        return false;
+    };
+    if top.contains_key("result") {
+        return false;
+    }
+    let Some(error) = top.get("error").and_then(Value::as_object) else {
+        return false;
+    };
+    let Some(kind) = error.get("type").and_then(Value::as_str) else {
+        return false;
+    };
+    let kind = ErrorKind::from_type(kind).unwrap_or(ErrorKind::Internal);
+    let upstream_code = error
+        .get("upstream")
+        .and_then(|u| u.get("code"))
+        .and_then(Value::as_i64);
+    let code = match (kind, upstream_code) {
+        (ErrorKind::UpstreamError, Some(code)) => code,
+        _ => kind.ds24_code(),
+    };
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    top.insert("api_version".into(), ENVELOPE_API_VERSION.into());
+    top.insert("result".into(), "error".into());
+    top.insert("code".into(), code.into());
+    top.insert("message".into(), message.into());
+    true
+}
+
 /// An error made by the proxy, on its way to becoming a response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -157,6 +268,14 @@ impl ApiError {
             ErrorKind::Internal,
             "the proxy failed unexpectedly; the details are in its log",
         )
+    }
+
+    /// The JSON body of a pass-through route: [`ApiError::body`] with
+    /// Digistore24's envelope fields (see [`envelope`]).
+    pub fn pass_through_body(&self, request_id: &str) -> Value {
+        let mut body = self.body(request_id);
+        envelope(&mut body);
+        body
     }
 
     /// The JSON body, with the request id filled in.
@@ -554,6 +673,79 @@ mod tests {
         let body: Value = serde_json::from_slice(&reply.reply.body).unwrap();
         assert_eq!(body["error"]["type"], "outcome_unknown");
         assert_eq!(body["error"]["request_id"], "req-1");
+    }
+
+    /// The envelope a client written for Digistore24 reads, per type: the
+    /// PHP connector needs `api_version` and `result`, and throws `message`
+    /// with `code` (an integer, or PHP's Exception refuses it).
+    #[test]
+    fn each_type_carries_digistore24s_envelope_with_its_code() {
+        let table = [
+            (ErrorKind::BadRequest, 9),
+            (ErrorKind::MethodNotAllowed, 9),
+            (ErrorKind::ValidationFailed, 3),
+            (ErrorKind::IdempotencyKeyReused, 3),
+            (ErrorKind::PayloadTooLarge, 3),
+            (ErrorKind::UnknownAction, 4),
+            (ErrorKind::UnknownConnection, 4),
+            (ErrorKind::NotFound, 4),
+            (ErrorKind::Unauthorized, 2),
+            (ErrorKind::CredentialRejected, 2),
+            (ErrorKind::CredentialMissing, 10),
+            (ErrorKind::ForbiddenByPolicy, 5),
+            (ErrorKind::IpnRefused, 5),
+            (ErrorKind::RateLimited, 12),
+            (ErrorKind::Overloaded, 12),
+            (ErrorKind::UpstreamError, 11),
+            (ErrorKind::UpstreamUnavailable, 11),
+            (ErrorKind::OutcomeUnknown, 11),
+            (ErrorKind::Internal, 11),
+        ];
+        assert_eq!(table.len(), ErrorKind::ALL.len());
+        for (kind, code) in table {
+            assert_eq!(ErrorKind::from_type(kind.as_str()), Some(kind));
+            let body = ApiError::new(kind, "what happened").pass_through_body("r-1");
+            assert_eq!(body["api_version"], ENVELOPE_API_VERSION, "{kind:?}");
+            assert_eq!(body["result"], "error", "{kind:?}");
+            assert_eq!(body["code"], code, "{kind:?}");
+            assert_eq!(body["message"], "what happened", "{kind:?}");
+            assert_eq!(body["error"]["type"], kind.as_str());
+            assert_eq!(body["error"]["request_id"], "r-1");
+        }
+        // Digistore24's own code, when the error is its refusal.
+        let refused = ApiError::from(&Ds24Error {
+            code: Some(4),
+            message: "Purchase not found".into(),
+            http_status: 200,
+            not_an_envelope: false,
+        });
+        assert_eq!(refused.pass_through_body("r")["code"], 4);
+        // The plain body has no envelope.
+        let plain = ApiError::bad_request("x").body("r");
+        assert!(plain.get("result").is_none() && plain.get("code").is_none());
+    }
+
+    #[test]
+    fn a_recorded_error_gets_the_same_envelope_and_other_bodies_none() {
+        let e = CallError::new("refundPurchase", Effect::Money, Cause::CutOff);
+        let fresh = ApiError::from(&e).pass_through_body("req-1");
+        let mut recorded: Value =
+            serde_json::from_slice(&error_reply(&e, "req-1").reply.body).unwrap();
+        assert!(envelope(&mut recorded));
+        assert_eq!(recorded, fresh);
+        assert_eq!(recorded["code"], 11);
+        // Already an envelope, or not the proxy's error: left alone.
+        assert!(!envelope(&mut recorded.clone()));
+        for mut other in [
+            serde_json::json!({"api_version": "1.2", "result": "error", "code": 4, "message": "x"}),
+            serde_json::json!({"dry_run": true}),
+            serde_json::json!({"error": "text"}),
+            serde_json::json!([1]),
+        ] {
+            let before = other.clone();
+            assert!(!envelope(&mut other));
+            assert_eq!(other, before);
+        }
     }
 
     #[test]

@@ -57,14 +57,27 @@ pub fn request_id_of(headers: &http::HeaderMap) -> String {
         .to_owned()
 }
 
+/// Which body an error gets: the proxy's own shape, or on the pass-through
+/// routes that shape plus Digistore24's envelope fields
+/// ([`super::error::envelope`]), for clients written for Digistore24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Proxy,
+    PassThrough,
+}
+
 /// Writes the JSON body of every [`ApiError`] response, and turns the bare
-/// 404/405 of the router into the same shape.
+/// 404/405 of the router into the same shape. On the pass-through routes a
+/// proxy error answered from the ledger (an `Idempotency-Key` repeat, its
+/// body recorded in the proxy's shape) gets the envelope fields here too,
+/// so a repeat reads like the first answer.
 ///
 /// `id_value` is the request's id header (a clone shares its bytes: no
 /// allocation on the path where nothing goes wrong).
 async fn render_errors(
     mut response: Response,
     id_value: Option<HeaderValue>,
+    shape: Shape,
 ) -> (Response, Option<ErrorKind>) {
     let id = id_value
         .as_ref()
@@ -73,6 +86,12 @@ async fn render_errors(
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => error,
         None if response.extensions().get::<UpstreamReply>().is_some() => return (response, None),
+        None if shape == Shape::PassThrough
+            && (response.status().is_client_error() || response.status().is_server_error())
+            && has_json_body(&response) =>
+        {
+            return (with_envelope(response).await, None);
+        }
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED
             && !has_json_body(&response) =>
         {
@@ -93,22 +112,67 @@ async fn render_errors(
                 .collect::<String>();
             let error = ApiError::bad_request(format!("the request could not be read: {text}"))
                 .with_status(status);
-            return (json_error(parts, &error, id), Some(error.kind));
+            return (json_error(parts, &error, id, shape), Some(error.kind));
         }
         None => return (response, None),
     };
     let (parts, _) = response.into_parts();
-    (json_error(parts, &error, id), Some(error.kind))
+    (json_error(parts, &error, id, shape), Some(error.kind))
 }
 
-fn json_error(mut parts: http::response::Parts, error: &ApiError, id: &str) -> Response {
+fn json_error(
+    mut parts: http::response::Parts,
+    error: &ApiError,
+    id: &str,
+    shape: Shape,
+) -> Response {
     parts.status = error.status;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    let body = serde_json::to_vec(&error.body(id)).unwrap_or_default();
+    let body = match shape {
+        Shape::Proxy => error.body(id),
+        Shape::PassThrough => error.pass_through_body(id),
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Largest body [`with_envelope`] reads: the proxy's error bodies are a
+/// few hundred bytes; anything bigger is not one and passes untouched.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// A JSON error answered by a handler without an [`ApiError`] (a recorded
+/// reply replayed from the ledger) with the envelope fields added when it
+/// is the proxy's error. Only a body held in memory (exact size known,
+/// small) is read; anything else is returned as it came.
+async fn with_envelope(response: Response) -> Response {
+    use http_body::Body as _;
+    let small = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= MAX_ERROR_BODY);
+    if !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY as usize).await else {
+        // Cannot happen for a body of known small size; an empty answer
+        // beats a panic.
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    if !super::error::envelope(&mut value) {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec());
     Response::from_parts(parts, Body::from(body))
 }
 
@@ -231,7 +295,12 @@ impl CallLabels {
 pub async fn per_request(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let labels = CallLabels::default();
     req.extensions_mut().insert(labels.clone());
-    let route = route_of(req.uri().path());
+    let route = route_of(req.extensions().get::<axum::extract::MatchedPath>());
+    let shape = if route == "passthrough" {
+        Shape::PassThrough
+    } else {
+        Shape::Proxy
+    };
     let _in_flight = state.metrics().in_flight();
     let id_value = req.headers().get(REQUEST_ID).cloned();
     let mut caller: Option<std::sync::Arc<str>> = None;
@@ -252,7 +321,7 @@ pub async fn per_request(State(state): State<AppState>, mut req: Request, next: 
             Err(refused) => refused.into_response(),
         },
     };
-    let (response, kind) = render_errors(response, id_value).await;
+    let (response, kind) = render_errors(response, id_value, shape).await;
     let (function, connection) = labels
         .0
         .get()
@@ -268,19 +337,19 @@ pub async fn per_request(State(state): State<AppState>, mut req: Request, next: 
     response
 }
 
-/// The `route` label of a request path.
-fn route_of(path: &str) -> &'static str {
-    if crate::ipn::is_receiver_path(path) {
+/// The `route` of a request, from the route the router matched (its
+/// pattern, `/actions/{key}`): a request no route matched is the router's
+/// fallback, the pass-through, whatever its path looks like
+/// (`/api/call//actions/x` is a call of the function `actions`).
+fn route_of(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
+    let Some(matched) = matched.map(axum::extract::MatchedPath::as_str) else {
+        return "passthrough";
+    };
+    if matched.starts_with("/ipn/") {
         "ipn"
-    } else if path.starts_with("/actions") || path.contains("/actions/") {
+    } else if matched.starts_with("/actions") || matched.contains("/actions/") {
         "action"
-    } else if matches!(
-        path,
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/connections" | "/events"
-    ) || path.starts_with("/events/")
-    {
-        "admin"
     } else {
-        "passthrough"
+        "admin"
     }
 }

@@ -13,6 +13,7 @@ mod hardening;
 mod helpers;
 mod ipn;
 mod ledger;
+mod openapi;
 mod operations;
 mod passthrough;
 mod renewal;

@@ -23,6 +23,13 @@ async fn every_path_form_reaches_the_function_with_the_stored_key_in_the_header(
             "/connections/main/api/call/999-PathKeySecret/json/ping",
             "/api/call/ping",
         ),
+        // A client whose base URL ends in `/`: empty segments collapse.
+        ("/api/call//listProducts", "/api/call/listProducts"),
+        ("//listProducts", "/api/call/listProducts"),
+        (
+            "/api/call//getProduct//format/json",
+            "/api/call/getProduct/format/json",
+        ),
     ];
     for (sent, expected) in cases {
         let app = spawn_app().await;
@@ -385,4 +392,129 @@ async fn a_reply_that_stalls_after_its_head_is_cut_off_at_the_request_timeout() 
         "the stalled reply was not cut at the 1 s timeout: {:?}",
         started.elapsed()
     );
+}
+
+/// What the official PHP connector needs to read an error instead of
+/// calling the reply "invalid server response": `api_version` and
+/// `result`, then `message` and an integer `code`.
+fn assert_ds24_envelope(body: &Value, code: i64) {
+    assert_eq!(body["result"], "error", "{body}");
+    assert!(body["api_version"].is_string(), "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["message"], body["error"]["message"], "{body}");
+    assert!(body["error"]["type"].is_string(), "{body}");
+    assert!(body["error"]["request_id"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn the_proxys_own_errors_on_the_pass_through_carry_digistore24s_envelope() {
+    let app = spawn_app().await;
+    let cases = [
+        // (request, status, type, code)
+        (
+            app.client
+                .post(app.url("/api/call/listProducts"))
+                .header("X-DS24-Connection", "shop9"),
+            404,
+            "unknown_connection",
+            4,
+        ),
+        (
+            app.client.post(app.url("/connections/shop9/listProducts")),
+            404,
+            "unknown_connection",
+            4,
+        ),
+        (
+            app.client.post(app.url("/api/call/listProducts/%2e%2e")),
+            400,
+            "bad_request",
+            9,
+        ),
+        (
+            app.client.post(app.url("/api/call/list-products")),
+            400,
+            "bad_request",
+            9,
+        ),
+    ];
+    for (request, status, kind, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], kind, "{body}");
+        assert_ds24_envelope(&body, code);
+    }
+    assert!(app.fake.requests().is_empty());
+    // Digistore24's own error reply passes unchanged: no proxy fields.
+    let response = app
+        .client
+        .post(app.url("/api/call/getPurchase"))
+        .header("x-fake-error", "4")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("error").is_none(), "{body}");
+    // Not on the proxy's own routes.
+    let response = app
+        .client
+        .post(app.url("/actions/list-products"))
+        .header("X-DS24-Connection", "shop9")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unknown_connection");
+    assert!(
+        body.get("result").is_none() && body.get("code").is_none(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_inbound_token_on_the_pass_through_reads_as_a_bad_key() {
+    let app = spawn_app_with("", &[("DS24_PROXY_TOKEN", "tok-1-0123456789abcdef")]).await;
+    let response = app
+        .client
+        .post(app.url("/api/call/listProducts"))
+        .header("X-DS-API-KEY", "123-WhatAPhpClientSends")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unauthorized");
+    assert_ds24_envelope(&body, 2);
+    let events = app.client.get(app.url("/events")).send().await.unwrap();
+    let body: Value = events.json().await.unwrap();
+    assert!(body.get("result").is_none(), "{body}");
+}
+
+/// A refund whose reply broke off: `outcome_unknown` in the envelope, and
+/// its repeat (answered from the ledger) reads exactly the same.
+#[tokio::test]
+async fn an_outcome_unknown_refund_and_its_replay_carry_the_same_envelope() {
+    let app = spawn_app().await;
+    let send = || {
+        app.client
+            .post(app.url("/api/call/refundPurchase"))
+            .header("Idempotency-Key", "php-refund-1")
+            .header("x-fake-fault", "reset-after-read")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("arg1=SBX1")
+    };
+    let first = send().send().await.unwrap();
+    assert_eq!(first.status(), 502);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["error"]["type"], "outcome_unknown", "{first}");
+    assert_ds24_envelope(&first, 11);
+    let again = send().send().await.unwrap();
+    assert_eq!(again.status(), 502);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the repeat differs from the first answer");
+    assert_eq!(app.fake.requests().len(), 1, "the refund was sent twice");
 }
