@@ -225,7 +225,16 @@ async fn requests_over_the_concurrency_cap_are_shed_with_503() {
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both slow calls hold their permits once the fake has them (a fixed
+    // wait could end before they arrived on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.fake.requests().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow calls never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let shed = client().get(app.url("/ping")).send().await.unwrap();
     assert_eq!(shed.status(), 503);
     assert_eq!(shed.headers()["retry-after"], "1");
