@@ -166,8 +166,12 @@ impl AppState {
             .late_store
             .get_or_try_init(|| async {
                 let config = self.inner.config.clone();
+                let data_dir = config
+                    .data_dir()
+                    .map_err(|e| StoreUnavailable(e.to_string()))?
+                    .to_owned();
                 tokio::task::spawn_blocking(move || {
-                    SqliteStore::open(&config.data_dir, config.master_key.as_ref())
+                    SqliteStore::open(&data_dir, config.master_key.as_ref())
                 })
                 .await
                 .map_err(|e| StoreUnavailable(e.to_string()))?
@@ -284,16 +288,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
         .connections
         .values()
         .any(|c| c.credential.needs_store());
-    let exists = config.data_dir.join(crate::store::DB_FILE).exists();
+    let exists = config
+        .data_dir()
+        .is_ok_and(|dir| dir.join(crate::store::DB_FILE).exists());
     if !needed && !exists {
         return Ok(None);
     }
-    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    let data_dir = config.data_dir()?;
+    let store = SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     Ok(Some(Arc::new(store)))
 }
 

@@ -72,6 +72,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     };
     let config = config::load(&ProcessEnv, &overrides)?;
     crate::telemetry::init_cli(config.log_format);
+    // Before a key is asked for: one that cannot be stored is of no use.
+    let data_dir = config.data_dir()?.to_owned();
     anyhow::ensure!(
         crate::proxy::path::is_connection_name(&args.name),
         "--name may only hold letters, digits, `-` and `_`"
@@ -115,7 +117,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         "Connected `{}`: key id {}, permissions {permissions}. Stored encrypted in {}.",
         args.name,
         key.id().unwrap_or("?"),
-        config.data_dir.display()
+        data_dir.display()
     );
     Ok(())
 }
@@ -249,12 +251,9 @@ fn open_browser(url: &str, disabled: bool) {
 }
 
 fn save(config: &Config, name: &str, key: &ApiKey) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    let data_dir = config.data_dir()?;
+    let store = SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

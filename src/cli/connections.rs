@@ -66,6 +66,9 @@ fn state(config_file: Option<std::path::PathBuf>) -> anyhow::Result<AppState> {
         },
     )?;
     crate::telemetry::init_cli(config.log_format);
+    // Without a data directory the stored connections cannot be seen: a
+    // listing without them would look complete and be wrong.
+    config.data_dir()?;
     AppState::new(config)
 }
 

@@ -196,7 +196,7 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
             }
             println!(
                 "passphrase: stored encrypted in {} (not shown)",
-                config.data_dir.display()
+                config.data_dir()?.display()
             );
         }
         IpnCommand::Info {

@@ -145,12 +145,8 @@ fn open_store(
         },
     )?;
     crate::telemetry::init_cli(config.log_format);
-    let store = crate::store::SqliteStore::open(&config.data_dir, config.master_key.as_ref())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the store in {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+    let data_dir = config.data_dir()?;
+    let store = crate::store::SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     Ok((config, store))
 }

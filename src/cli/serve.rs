@@ -17,6 +17,9 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_public_without_token: args.dangerously_allow_public_listen_without_token,
     };
     let mut config = config::load(&ProcessEnv, &overrides)?;
+    // Refuse to start rather than fail the first write: every write and
+    // money call is audited in the store before it is sent.
+    config.data_dir()?;
     crate::telemetry::init(config.log_format);
     if args.sandbox {
         let url = start_sandbox().await?;

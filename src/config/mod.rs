@@ -47,8 +47,12 @@ pub struct Config {
     pub tokens: Vec<InboundToken>,
     /// `[upstream]` timeouts shared by every connection.
     pub upstream: UpstreamConfig,
-    /// `store.data_dir` / `DS24_PROXY_DATA_DIR`.
-    pub data_dir: PathBuf,
+    /// `store.data_dir` / `DS24_PROXY_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/ds24-proxy` or `$HOME/.local/share/ds24-proxy`;
+    /// `None` when none of them is set (there is no relative fallback: a
+    /// store in the working directory could end up in a repository). Use
+    /// [`Config::data_dir`], which says what to set.
+    data_dir: Option<PathBuf>,
     /// `store.idempotency_ttl_secs`; default 24 h.
     pub idempotency_ttl: Duration,
     /// `log.format` / `DS24_PROXY_LOG_FORMAT` / `--log-format`.
@@ -250,7 +254,26 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
     parse_toml(&text, &origin)
 }
 
+/// No directory for the store could be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "there is no directory for the store: DS24_PROXY_DATA_DIR is not set, and neither \
+     XDG_DATA_HOME nor HOME is set to find the default (as under a systemd unit, `env -i` or \
+     some CI runners); set DS24_PROXY_DATA_DIR to a directory only this user can read, for \
+     example DS24_PROXY_DATA_DIR=/var/lib/ds24-proxy"
+)]
+pub struct NoDataDir;
+
 impl Config {
+    /// The store's directory.
+    ///
+    /// # Errors
+    /// [`NoDataDir`], saying which variable to set, when `DS24_PROXY_DATA_DIR`,
+    /// `store.data_dir`, `XDG_DATA_HOME` and `HOME` are all unset.
+    pub fn data_dir(&self) -> Result<&Path, NoDataDir> {
+        self.data_dir.as_deref().ok_or(NoDataDir)
+    }
+
     /// Points `main` at a sandbox (for `serve --sandbox`): its base URL and
     /// the sandbox's writable key, so a real key never reaches the sandbox.
     pub fn use_sandbox(&mut self, base_url: Url, key: ApiKey) {
