@@ -302,13 +302,21 @@ pub fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
 
 /// Connections stored by `connect` but not in the configuration join it
 /// with a `stored` source; so does `main` when it has no other source.
+///
+/// A connection is stored when its state says so, or when the store holds
+/// its `api_key` (only `connect` writes one): earlier versions let a run
+/// with `DS24_API_KEY` rewrite a stored `main`'s state to `env`, and such a
+/// store is repaired here rather than leaving the key orphaned.
 fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::Result<()> {
     let default_base = config
         .connections
         .get(crate::config::DEFAULT_CONNECTION)
         .map(|c| c.base_url.clone());
     for state in store.states()? {
-        if state.source_kind != "stored" {
+        let stored = state.source_kind == "stored"
+            || (state.source_kind != "oauth2"
+                && store.secret(&state.connection, "api_key")?.is_some());
+        if !stored {
             continue;
         }
         match config.connections.get_mut(&state.connection) {

@@ -544,3 +544,77 @@ async fn connect_stops_with_a_clear_message_when_the_request_is_aborted() {
             .any(|c| c["name"] == "nope")
     );
 }
+
+#[test]
+fn a_serve_with_ds24_api_key_leaves_a_stored_main_as_it_was() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let base = format!("http://{}/api/call", shell.sandbox.addr);
+    // `connect` with no DS24_API_KEY around: main is stored.
+    let no_key = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+    ];
+    let connected = shell.run_with(
+        &["connect", "--api-key-stdin"],
+        Some(sandbox::READONLY_KEY),
+        &no_key,
+    );
+    assert!(
+        connected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connected.stderr)
+    );
+
+    // One run with DS24_API_KEY set (the README's IPN loop does this), used
+    // for a call, stopped the ordinary way.
+    let mut with_env = Proxy::start(
+        &[],
+        &[
+            ("DS24_API_KEY", sandbox::WRITABLE_KEY),
+            ("DS24_BASE_URL", &base),
+            ("DS24_PROXY_DATA_DIR", &data_dir),
+        ],
+    );
+    let info = get_user_info(&with_env);
+    assert_eq!(info["data"]["permissions"], "writable", "{info}");
+    with_env.signal("TERM");
+    assert!(with_env.wait(std::time::Duration::from_secs(10)).success());
+
+    // Without it, main is the stored (read-only) key again.
+    let without = Proxy::start(
+        &[],
+        &[("DS24_BASE_URL", &base), ("DS24_PROXY_DATA_DIR", &data_dir)],
+    );
+    let info = get_user_info(&without);
+    assert_eq!(info["data"]["permissions"], "readonly", "{info}");
+    drop(without);
+    let shown = stdout_json(&shell.run_with(&["connections", "show", "main"], None, &no_key));
+    assert_eq!(shown["source"], "stored", "{shown}");
+    assert_eq!(shown["state"], "ok", "{shown}");
+    let removed = shell.run_with(&["connections", "remove", "main"], None, &no_key);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
+/// `POST /getUserInfo` through a running proxy, as JSON.
+fn get_user_info(proxy: &Proxy) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = crate::helpers::client()
+            .post(proxy.url("/getUserInfo"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    })
+}
