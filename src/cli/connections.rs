@@ -120,13 +120,13 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
         ConnectionsCommand::List { json, config } => {
             let listed = described(&state(config)?).await;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "connections": listed }))?
                 );
             } else {
                 for c in &listed {
-                    println!("{}", line(c));
+                    out!("{}", line(c));
                 }
             }
         }
@@ -136,7 +136,7 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
                 .into_iter()
                 .find(|c| c["name"] == name.as_str())
                 .with_context(|| format!("no connection named `{name}`"))?;
-            println!("{}", serde_json::to_string_pretty(&one)?);
+            out!("{}", serde_json::to_string_pretty(&one)?);
         }
         ConnectionsCommand::Test { name, json, config } => {
             let options = CallOptions {
@@ -149,12 +149,12 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
             let reply = local::send(&options, request).await?;
             let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                out!("{}", serde_json::to_string_pretty(&body)?);
             }
             local::check(reply)?;
             if !json {
                 let perms = body["data"]["permissions"].as_str().unwrap_or("unknown");
-                println!("`{name}` works: Digistore24 accepted the key (permissions: {perms})");
+                out!("`{name}` works: Digistore24 accepted the key (permissions: {perms})");
             }
         }
         ConnectionsCommand::Remove {

@@ -184,17 +184,17 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
                     "the URL is registered, but its passphrase could not be stored ({e}); every event will be refused until you run `ds24-proxy ipn setup` again"
                 );
             }
-            println!("registered {url} for connection `{connection}` (domain_id {domain_id})");
-            println!("events: {transactions}");
+            out!("registered {url} for connection `{connection}` (domain_id {domain_id})");
+            out!("events: {transactions}");
             for key in ["ipn_config_id", "ipn_id", "created", "updated"] {
                 if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
-                    println!(
+                    out!(
                         "{key}: {}",
                         v.as_str().map_or_else(|| v.to_string(), str::to_owned)
                     );
                 }
             }
-            println!(
+            out!(
                 "passphrase: stored encrypted in {} (not shown)",
                 config.data_dir()?.display()
             );
@@ -209,14 +209,14 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
             if let Some(p) = shown.get_mut("sha_passphrase") {
                 *p = Value::String("[redacted]".to_owned());
             }
-            println!("{}", serde_json::to_string_pretty(&shown)?);
+            out!("{}", serde_json::to_string_pretty(&shown)?);
         }
         IpnCommand::Delete {
             domain_id,
             call: options,
         } => {
             let data = call(&options, "ipnDelete", &[("domain_id", domain_id.as_str())]).await?;
-            println!("{}", serde_json::to_string_pretty(&data)?);
+            out!("{}", serde_json::to_string_pretty(&data)?);
         }
     }
     Ok(())

@@ -107,6 +107,6 @@ pub(super) async fn health(args: &HealthArgs) -> anyhow::Result<()> {
         "/healthz on {addr} answered {}",
         response.status()
     );
-    println!("ok");
+    out!("ok");
     Ok(())
 }

@@ -618,3 +618,48 @@ fn get_user_info(proxy: &Proxy) -> Value {
         response.json().await.unwrap()
     })
 }
+
+/// Runs `args` with stdout a pipe whose reader is gone before the command
+/// writes (what `| head` does to a long output), with backtraces on.
+fn run_into_closed_pipe(shell: &Shell, args: &[&str]) -> Output {
+    let base = format!("http://{}/api/call", shell.sandbox.addr);
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DS24_API_KEY", sandbox::WRITABLE_KEY)
+        .env("DS24_BASE_URL", base)
+        .env(
+            "DS24_PROXY_DATA_DIR",
+            std::env::temp_dir().join(format!("ds24-cli-{}", std::process::id())),
+        )
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly_with_status_141() {
+    let shell = Shell::start();
+    for args in [
+        &["actions", "list"][..],
+        &["actions", "list", "--json"],
+        &["actions", "show", "list-purchases"],
+        &["request", "/listProducts"],
+    ] {
+        let output = run_into_closed_pipe(&shell, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "`{}`: {stderr}",
+            args.join(" ")
+        );
+        assert!(stderr.is_empty(), "`{}` said: {stderr}", args.join(" "));
+    }
+}
