@@ -663,3 +663,47 @@ fn a_closed_stdout_ends_a_command_quietly_with_status_141() {
         assert!(stderr.is_empty(), "`{}` said: {stderr}", args.join(" "));
     }
 }
+
+#[test]
+fn an_ordinary_error_is_one_line_on_stderr_with_no_log_noise() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    // A store exists (a write created it), and main has no key.
+    let no_key = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+    ];
+    let made = shell.run_with(
+        &[
+            "request",
+            "/updateProduct",
+            "-d",
+            "product_id=10001",
+            "-d",
+            "data[name_intern]=Course A",
+        ],
+        None,
+        &[("DS24_PROXY_DATA_DIR", data_dir.as_str())],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for args in [
+        &["request", "/listProducts"][..],
+        &["actions", "run", "list-products"],
+        &["request", "/refundPurchase", "-d", "purchase_id=SBX00001"],
+    ] {
+        let failed = shell.run_with(args, None, &no_key);
+        assert!(!failed.status.success());
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(['{', '}', ' ']))
+            .collect();
+        assert_eq!(lines.len(), 1, "`{}` said: {stderr}", args.join(" "));
+        assert!(lines[0].contains("credential_missing"), "{stderr}");
+    }
+}

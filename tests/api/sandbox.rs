@@ -237,3 +237,33 @@ async fn the_served_sandbox_answers_411_to_a_post_without_a_length() {
         Some(http::StatusCode::LENGTH_REQUIRED)
     );
 }
+
+#[tokio::test]
+async fn serve_sandbox_started_twice_logs_no_warning_or_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    for run in 1..=2 {
+        let mut proxy = Proxy::start(&["--sandbox"], &[("DS24_PROXY_DATA_DIR", &data)]);
+        // A write opens (the first time: creates) the store for its audit row.
+        let response = client()
+            .post(proxy.url("/updateProduct"))
+            .form(&[("product_id", "10001"), ("data[name_intern]", "run")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "run {run}");
+        let missing = client()
+            .get(proxy.url("/connections/nosuch/listProducts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        proxy.signal("TERM");
+        assert!(proxy.wait(std::time::Duration::from_secs(10)).success());
+        let log = proxy.log();
+        assert!(
+            !log.contains(" WARN ") && !log.contains(" ERROR "),
+            "run {run}:\n{log}"
+        );
+    }
+}
