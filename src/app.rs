@@ -300,8 +300,25 @@ pub fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
     Ok(Some(Arc::new(store)))
 }
 
+/// The base URL a stored connection was made against, if recorded and
+/// still acceptable as a base URL (the store is not trusted more than the
+/// configuration: plain http only to loopback).
+fn recorded_base_url(state: &crate::store::ConnectionState) -> Option<Url> {
+    let value = state.base_url.as_deref()?;
+    match crate::config::check_base_url("the store's base URL", value) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!(connection = %state.connection, error = %e, "ignoring the stored base URL");
+            None
+        }
+    }
+}
+
 /// Connections stored by `connect` but not in the configuration join it
-/// with a `stored` source; so does `main` when it has no other source.
+/// with a `stored` source; so does `main` when it has no other source. An
+/// adopted connection uses the base URL `connect` verified its key against
+/// (a key made on the sandbox is never sent to Digistore24), else the
+/// configured one.
 ///
 /// A connection is stored when its state says so, or when the store holds
 /// its `api_key` (only `connect` writes one): earlier versions let a run
@@ -319,13 +336,17 @@ fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::R
         if !stored {
             continue;
         }
+        let recorded = recorded_base_url(&state);
         match config.connections.get_mut(&state.connection) {
             Some(c) if matches!(c.credential, CredentialSource::Missing) => {
                 c.credential = CredentialSource::Stored;
+                if let Some(url) = recorded {
+                    c.base_url = url;
+                }
             }
             Some(_) => {}
             None => {
-                let Some(base_url) = default_base.clone() else {
+                let Some(base_url) = recorded.or_else(|| default_base.clone()) else {
                     continue;
                 };
                 config.connections.insert(

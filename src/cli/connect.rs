@@ -107,7 +107,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("Digistore24 did not accept the key, so it was not stored: {e}")
         })?;
-    save(&config, &args.name, &key)?;
+    save(&config, &args.name, &key, &base_url)?;
     let permissions = info
         .data
         .get("permissions")
@@ -250,7 +250,7 @@ fn open_browser(url: &str, disabled: bool) {
         .spawn();
 }
 
-fn save(config: &Config, name: &str, key: &ApiKey) -> anyhow::Result<()> {
+fn save(config: &Config, name: &str, key: &ApiKey, base_url: &url::Url) -> anyhow::Result<()> {
     let data_dir = config.data_dir()?;
     let store = SqliteStore::open(data_dir, config.master_key.as_ref())
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
@@ -266,6 +266,8 @@ fn save(config: &Config, name: &str, key: &ApiKey) -> anyhow::Result<()> {
         last_error: None,
         needs_attention: false,
         updated_at: now,
+        // Where the key was verified: it is used there, and only there.
+        base_url: Some(base_url.as_str().to_owned()),
     };
     let secret: SecretString = key.to_secret();
     store.save(name, &[("api_key", &secret)], &state)?;

@@ -23,11 +23,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
     if args.sandbox {
         let url = start_sandbox().await?;
-        tracing::info!(sandbox.url = %url, "sandbox started; connection `main` points at it");
         config.use_sandbox(
-            url,
+            url.clone(),
             ApiKey::parse(sandbox::WRITABLE_KEY).context("sandbox key")?,
         );
+        tracing::info!(sandbox.url = %url, store = %config.data_dir()?.display(), "sandbox started; connection `main` points at it, with a store of its own");
     }
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(

@@ -171,6 +171,15 @@ pub fn from_parts(raw: RawConfig, env: &dyn Env, flags: &Overrides) -> Result<Co
     validate::validate(raw, env, flags)
 }
 
+/// Checks a base URL by the rules of `upstream.base_url` (http(s), no
+/// query, plain http only to loopback); `key` names where it came from.
+///
+/// # Errors
+/// A [`ConfigError`] saying what is wrong.
+pub fn check_base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    validate::base_url(key, value)
+}
+
 /// Parses configuration text (the file layer only).
 ///
 /// # Errors
@@ -254,6 +263,9 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
     parse_toml(&text, &origin)
 }
 
+/// The folder of the data directory that `serve --sandbox` keeps its store in.
+pub const SANDBOX_DIR: &str = "sandbox";
+
 /// No directory for the store could be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -276,7 +288,16 @@ impl Config {
 
     /// Points `main` at a sandbox (for `serve --sandbox`): its base URL and
     /// the sandbox's writable key, so a real key never reaches the sandbox.
+    ///
+    /// The store moves to the `sandbox` folder of the data directory: the
+    /// sandbox's audit rows, idempotency records and IPN events stay apart
+    /// from the real connections' (and connections stored for real are not
+    /// adopted into a sandbox run), yet in a known place that
+    /// `DS24_PROXY_DATA_DIR=…/sandbox ds24-proxy events list` can read while
+    /// it runs and after; a temporary directory could not be found from the
+    /// shell, and would lose the events on a restart.
     pub fn use_sandbox(&mut self, base_url: Url, key: ApiKey) {
+        self.data_dir = self.data_dir.take().map(|dir| dir.join(SANDBOX_DIR));
         let main = self
             .connections
             .entry(DEFAULT_CONNECTION.to_owned())

@@ -288,7 +288,7 @@ fn token_secret(key: &str, t: String) -> Result<SecretString, ConfigError> {
     Ok(SecretString::from(t))
 }
 
-fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+pub(super) fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     let fix = "use an http(s) URL without query, like https://www.digistore24.com/api/call";
     let url = Url::parse(value.trim_end_matches('/'))
         .map_err(|e| ConfigError::new(key, format!("`{value}` is not a URL ({e})"), fix))?;

@@ -634,6 +634,7 @@ impl Credential {
             last_error: status.last_error,
             needs_attention: status.needs_attention,
             updated_at: unix(self.ctx.clock.now()),
+            base_url: None,
         };
         let connection = self.ctx.connection.clone();
         let write = move || {

@@ -707,3 +707,105 @@ fn an_ordinary_error_is_one_line_on_stderr_with_no_log_noise() {
         assert!(lines[0].contains("credential_missing"), "{stderr}");
     }
 }
+
+#[test]
+fn a_key_connected_on_the_sandbox_is_used_there_and_not_sent_to_digistore24() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let sandbox_url = format!("http://{}/api/call", shell.sandbox.addr);
+    let connected = shell.run_with(
+        &["connect", "--api-key-stdin"],
+        Some(sandbox::WRITABLE_KEY),
+        &[
+            ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+            ("DS24_API_KEY", ""),
+        ],
+    );
+    assert!(
+        connected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connected.stderr)
+    );
+
+    // Later, with no DS24_BASE_URL (the default is www.digistore24.com).
+    let later = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+        ("DS24_BASE_URL", ""),
+    ];
+    let shown = stdout_json(&shell.run_with(&["connections", "show", "main"], None, &later));
+    assert_eq!(shown["base_url"], sandbox_url.as_str(), "{shown}");
+    let tested = shell.run_with(&["connections", "test", "main"], None, &later);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let proxy = Proxy::start(&[], &[("DS24_PROXY_DATA_DIR", data_dir.as_str())]);
+    let info = get_user_info(&proxy);
+    assert_eq!(info["data"]["permissions"], "writable", "{info}");
+}
+
+#[test]
+fn serve_sandbox_keeps_its_own_store_apart_from_the_real_one() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.display().to_string();
+    let real = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+    // A real stored connection, and an audit row of a real write.
+    let connected = shell.run_with(
+        &["connect", "--name", "shop2", "--api-key-stdin"],
+        Some(sandbox::WRITABLE_KEY),
+        &real,
+    );
+    assert!(connected.status.success());
+
+    let proxy = Proxy::start(&["--sandbox"], &real);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listed: Value = runtime.block_on(async {
+        let refund = crate::helpers::client()
+            .post(proxy.url("/refundPurchase"))
+            .form(&[("purchase_id", "SBX00001")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refund.status(), 200);
+        crate::helpers::client()
+            .get(proxy.url("/connections"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    drop(proxy);
+    let names: Vec<&str> = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"], "a real connection joined the sandbox run");
+
+    let real_audit = stdout_json(&shell.run_with(&["audit", "list", "--json"], None, &real));
+    assert_eq!(
+        real_audit["entries"].as_array().unwrap().len(),
+        0,
+        "the sandbox's refund is in the real audit log: {real_audit}"
+    );
+    let sandbox_dir = data.join("sandbox").display().to_string();
+    let sandbox_audit = stdout_json(&shell.run_with(
+        &["audit", "list", "--json"],
+        None,
+        &[("DS24_PROXY_DATA_DIR", sandbox_dir.as_str())],
+    ));
+    let entries = sandbox_audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{sandbox_audit}");
+    assert_eq!(entries[0]["function"], "refundPurchase");
+}
