@@ -76,10 +76,16 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
         ActionsCommand::Show { key } => {
             let action = crate::actions::find(&key).with_context(|| {
                 let close = crate::actions::suggest(&key, 3);
-                format!(
-                    "unknown_action: there is no action `{key}`; closest: {}",
-                    close.join(", ")
-                )
+                if close.is_empty() {
+                    format!(
+                        "unknown_action: there is no action `{key}`; `ds24-proxy actions list --intent WORDS` finds one"
+                    )
+                } else {
+                    format!(
+                        "unknown_action: there is no action `{key}`; closest: {}",
+                        close.join(", ")
+                    )
+                }
             })?;
             out!("{}", serde_json::to_string_pretty(&describe(action))?);
         }

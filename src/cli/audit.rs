@@ -81,9 +81,19 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&json!({ "entries": list }))?
         );
     } else {
+        out!(
+            "{:<20}  {:<10} {:<12} {:<24} {:<6} {:<28} {:<36}  PARAMS DIGEST",
+            "AT",
+            "CONNECTION",
+            "CALLER",
+            "FUNCTION",
+            "EFFECT",
+            "OUTCOME",
+            "REQUEST ID"
+        );
         for e in &entries {
             out!(
-                "{}  {:<10} {:<12} {:<24} {:<6} {:<28} {}  {}",
+                "{:<20}  {:<10} {:<12} {:<24} {:<6} {:<28} {:<36}  {}",
                 when(e.at),
                 e.connection,
                 e.token,

@@ -94,22 +94,23 @@ async fn described(state: &AppState) -> Vec<Value> {
     out
 }
 
+/// One row of the table; [`HEADER`] names its columns.
 fn line(c: &Value) -> String {
     let text = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
     format!(
-        "{:<16} {:<8} {:<16} key id {:<10} expires {:<21} renewed {:<21} {}",
+        "{:<16} {:<8} {:<16} {:<8} {:<30} {:<30} {}",
         text("name"),
         text("source"),
         text("state"),
         text("key_id"),
         text("expires_at"),
         text("last_renewal_at"),
-        c["last_error"]
-            .as_str()
-            .map(|e| format!("error: {e}"))
-            .unwrap_or_default()
+        text("last_error"),
     )
 }
+
+/// The header row of `connections list`.
+const HEADER: &str = "NAME             SOURCE   STATE            KEY ID   EXPIRES                        RENEWED                        LAST ERROR";
 
 /// Runs the subcommand.
 ///
@@ -125,6 +126,7 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
                     serde_json::to_string_pretty(&json!({ "connections": listed }))?
                 );
             } else {
+                out!("{HEADER}");
                 for c in &listed {
                     out!("{}", line(c));
                 }

@@ -89,10 +89,18 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                     serde_json::to_string_pretty(&json!({ "events": list }))?
                 );
             } else {
+                out!(
+                    "{:>6}  {:<24}  {:<10} {:<28} {:<14} STATE",
+                    "ID",
+                    "RECEIVED",
+                    "CONNECTION",
+                    "EVENT",
+                    "ORDER"
+                );
                 for e in &events {
                     let shown = event_json(e);
                     out!(
-                        "{:>6}  {}  {:<10} {:<28} {:<14} {}",
+                        "{:>6}  {:<24}  {:<10} {:<28} {:<14} {}",
                         e.id,
                         shown["received_at"].as_str().unwrap_or_default(),
                         e.connection,

@@ -92,12 +92,13 @@ async fn call(
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body))
         .context("building the request")?;
-    let reply = local::check(local::send(options, request).await?)?;
+    let reply = local::check(local::send(options, request).await?)
+        .with_context(|| format!("{function} failed"))?;
     let envelope: Value = serde_json::from_slice(&reply.body)
         .with_context(|| format!("{function} did not answer with JSON"))?;
     if envelope["result"] != "success" {
         bail!(
-            "{function} failed: {}",
+            "{function} failed: Digistore24 refused the call: {}",
             envelope["message"].as_str().unwrap_or("no message")
         );
     }

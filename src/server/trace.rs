@@ -58,6 +58,16 @@ fn on_failure(class: ServerErrorsFailureClass, latency: Duration, span: &Span) {
     }
 }
 
+/// The path for the log: the proxy's IPN receiver (`/ipn/{connection}`)
+/// as it is; everything else as the pass-through parses it (which refuses,
+/// and so hides, any path that is not a function call).
+fn loggable_path(p: &str) -> std::borrow::Cow<'_, str> {
+    match p.strip_prefix("/ipn/") {
+        Some(name) if path::is_connection_name(name) => p.into(),
+        _ => path::loggable(p),
+    }
+}
+
 fn make_span(req: &Request<Body>) -> Span {
     let id = req
         .headers()
@@ -68,7 +78,7 @@ fn make_span(req: &Request<Body>) -> Span {
         "request",
         request.id = %id,
         http.method = %req.method(),
-        http.path = %path::loggable(req.uri().path()),
+        http.path = %loggable_path(req.uri().path()),
         ds24.connection = field::Empty,
         ds24.function = field::Empty,
     )

@@ -809,3 +809,60 @@ fn serve_sandbox_keeps_its_own_store_apart_from_the_real_one() {
     assert_eq!(entries.len(), 1, "{sandbox_audit}");
     assert_eq!(entries[0]["function"], "refundPurchase");
 }
+
+#[test]
+fn the_tables_have_header_rows_and_errors_are_said_in_words() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let env = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+    let refund = shell.run_with(
+        &["request", "/refundPurchase", "-d", "purchase_id=SBX00001"],
+        None,
+        &env,
+    );
+    assert!(refund.status.success());
+    for (args, header, rows) in [
+        (&["connections", "list"][..], "NAME ", 1),
+        (&["audit", "list"], "AT ", 1),
+        (&["events", "list"], "ID ", 0),
+    ] {
+        let output = shell.run_with(args, None, &env);
+        assert!(output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.trim_start().starts_with(header)),
+            "`{}`:\n{stdout}",
+            args.join(" ")
+        );
+        assert_eq!(lines.len(), rows + 1, "`{}`:\n{stdout}", args.join(" "));
+    }
+
+    let unknown = shell.run(&["actions", "show", "zzzzqqq"], None);
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!said.trim_end().ends_with("closest:"), "{said}");
+    assert!(said.contains("actions list"), "{said}");
+
+    // The README's example URL: the sandbox cannot reach it and says so.
+    let setup = shell.run_with(
+        &[
+            "ipn",
+            "setup",
+            "--url",
+            "https://hooks.example.com/ipn/main",
+        ],
+        None,
+        &env,
+    );
+    assert!(!setup.status.success());
+    let said = String::from_utf8_lossy(&setup.stderr);
+    assert!(
+        said.contains("ipnSetup failed") && said.contains("could not be reached"),
+        "{said}"
+    );
+    assert!(!said.contains('{'), "a raw envelope: {said}");
+}
