@@ -706,6 +706,16 @@ fn an_ordinary_error_is_one_line_on_stderr_with_no_log_noise() {
         assert_eq!(lines.len(), 1, "`{}` said: {stderr}", args.join(" "));
         assert!(lines[0].contains("credential_missing"), "{stderr}");
     }
+    // Digistore24 cannot be reached: the error, once.
+    let unreachable = shell.run_with(
+        &["request", "/listProducts"],
+        None,
+        &[("DS24_BASE_URL", "http://127.0.0.1:1/api/call")],
+    );
+    assert!(!unreachable.status.success());
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("upstream_unavailable"), "{stderr}");
 }
 
 #[test]
