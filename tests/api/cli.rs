@@ -876,3 +876,66 @@ fn the_tables_have_header_rows_and_errors_are_said_in_words() {
     );
     assert!(!said.contains('{'), "a raw envelope: {said}");
 }
+
+/// Splits a shell line into words: spaces separate, '…' and "…" quote,
+/// a `#` after a space starts a comment. Enough for the README's examples.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, ' ') => words.extend(word.take()),
+            (None, '#') if word.is_none() => break,
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[test]
+fn the_readme_shell_examples_of_actions_and_request_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("From the shell, through exactly the same code")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's `From the shell` block");
+    let shell = Shell::start();
+    let mut ran = 0;
+    for line in block.lines() {
+        let words = shell_words(line);
+        // The block's own set-up (a sandbox and its key) is what Shell does.
+        if words.first().map(String::as_str) != Some("ds24-proxy") || words[1] == "sandbox" {
+            continue;
+        }
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let output = shell.run(&args, None);
+        assert!(
+            output.status.success() && !output.stdout.is_empty(),
+            "`{line}`: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if line.contains("search[email]") {
+            let found = stdout_json(&output);
+            assert!(
+                !found["data"]["purchase_list"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty(),
+                "`{line}` matches nothing in the sandbox: {found}"
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 5, "{block}");
+}

@@ -101,21 +101,42 @@ impl SandboxApp {
     }
 }
 
-/// The arguments of the README's quick-start command, after `--`.
-fn readme_quick_start_args() -> Vec<String> {
+/// The README's Quick start: its `sh` commands, in order.
+fn readme_quick_start_commands() -> Vec<String> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
         .split("## Quick start")
         .nth(1)
-        .expect("README has a Quick start section");
-    let line = section
-        .lines()
-        .find(|l| l.starts_with("cargo run"))
-        .expect("the quick start runs `cargo run …`");
-    line.split(" -- ")
+        .expect("README has a Quick start section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .flat_map(|block| block.split("```").next().unwrap().lines())
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The arguments the quick start runs `ds24-proxy` with.
+fn readme_quick_start_args() -> Vec<String> {
+    let commands = readme_quick_start_commands();
+    assert_eq!(
+        commands,
+        [
+            "cargo install --locked --path . && ds24-proxy serve --sandbox",
+            "cargo test --locked"
+        ],
+        "the Quick start is two commands: install and run on the sandbox, and the tests"
+    );
+    // The install puts the binary this test suite built on PATH.
+    commands[0]
+        .split("&& ds24-proxy ")
         .nth(1)
-        .expect("`cargo run … -- ARGS`")
+        .expect("`… && ds24-proxy ARGS`")
         .split_whitespace()
         .map(str::to_owned)
         .collect()
