@@ -166,8 +166,12 @@ impl AppState {
             .late_store
             .get_or_try_init(|| async {
                 let config = self.inner.config.clone();
+                let data_dir = config
+                    .data_dir()
+                    .map_err(|e| StoreUnavailable(e.to_string()))?
+                    .to_owned();
                 tokio::task::spawn_blocking(move || {
-                    SqliteStore::open(&config.data_dir, config.master_key.as_ref())
+                    SqliteStore::open(&data_dir, config.master_key.as_ref())
                 })
                 .await
                 .map_err(|e| StoreUnavailable(e.to_string()))?
@@ -284,37 +288,65 @@ pub fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
         .connections
         .values()
         .any(|c| c.credential.needs_store());
-    let exists = config.data_dir.join(crate::store::DB_FILE).exists();
+    let exists = config
+        .data_dir()
+        .is_ok_and(|dir| dir.join(crate::store::DB_FILE).exists());
     if !needed && !exists {
         return Ok(None);
     }
-    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    let data_dir = config.data_dir()?;
+    let store = SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     Ok(Some(Arc::new(store)))
 }
 
+/// The base URL a stored connection was made against, if recorded and
+/// still acceptable as a base URL (the store is not trusted more than the
+/// configuration: plain http only to loopback).
+fn recorded_base_url(state: &crate::store::ConnectionState) -> Option<Url> {
+    let value = state.base_url.as_deref()?;
+    match crate::config::check_base_url("the store's base URL", value) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!(connection = %state.connection, error = %e, "ignoring the stored base URL");
+            None
+        }
+    }
+}
+
 /// Connections stored by `connect` but not in the configuration join it
-/// with a `stored` source; so does `main` when it has no other source.
+/// with a `stored` source; so does `main` when it has no other source. An
+/// adopted connection uses the base URL `connect` verified its key against
+/// (a key made on the sandbox is never sent to Digistore24), else the
+/// configured one.
+///
+/// A connection is stored when its state says so, or when the store holds
+/// its `api_key` (only `connect` writes one): earlier versions let a run
+/// with `DS24_API_KEY` rewrite a stored `main`'s state to `env`, and such a
+/// store is repaired here rather than leaving the key orphaned.
 fn adopt_stored_connections(config: &mut Config, store: &dyn Store) -> anyhow::Result<()> {
     let default_base = config
         .connections
         .get(crate::config::DEFAULT_CONNECTION)
         .map(|c| c.base_url.clone());
     for state in store.states()? {
-        if state.source_kind != "stored" {
+        let stored = state.source_kind == "stored"
+            || (state.source_kind != "oauth2"
+                && store.secret(&state.connection, "api_key")?.is_some());
+        if !stored {
             continue;
         }
+        let recorded = recorded_base_url(&state);
         match config.connections.get_mut(&state.connection) {
             Some(c) if matches!(c.credential, CredentialSource::Missing) => {
                 c.credential = CredentialSource::Stored;
+                if let Some(url) = recorded {
+                    c.base_url = url;
+                }
             }
             Some(_) => {}
             None => {
-                let Some(base_url) = default_base.clone() else {
+                let Some(base_url) = recorded.or_else(|| default_base.clone()) else {
                     continue;
                 };
                 config.connections.insert(

@@ -22,6 +22,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(ds24_proxy::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`… | head`): nothing to say, and
+        // no one to say it to on stdout.
+        Err(e) if e.is::<ds24_proxy::cli::StdoutClosed>() => {
+            ExitCode::from(ds24_proxy::cli::STDOUT_CLOSED_STATUS)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

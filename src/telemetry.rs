@@ -28,9 +28,15 @@ pub fn init(format: LogFormat) {
 /// Logging for one-shot commands (`request`, `actions run`): warnings and
 /// errors only unless `RUST_LOG` says otherwise, so stdout stays the
 /// command's output and stderr stays quiet.
+///
+/// The in-process server and call pipeline (`ds24_proxy::server`,
+/// `ds24_proxy::call`) log a failed call at `warn` where it becomes an
+/// error answer ("upstream request failed", "rejected the API key"); the
+/// command then prints that answer as its own error, so those two layers
+/// log only at `error` here, and an ordinary failure is one line.
 pub fn init_cli(format: LogFormat) {
     if std::env::var_os("RUST_LOG").is_none() {
-        let filter = EnvFilter::new("warn");
+        let filter = EnvFilter::new("warn,ds24_proxy::server=error,ds24_proxy::call=error");
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)

@@ -58,13 +58,13 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
                     None => crate::actions::CATALOG.iter().map(describe).collect(),
                 };
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "actions": listed }))?
                 );
             } else {
                 for a in &listed {
-                    println!(
+                    out!(
                         "{:<42} {:<6} {}",
                         a["key"].as_str().unwrap_or_default(),
                         a["effect"].as_str().unwrap_or_default(),
@@ -76,12 +76,18 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
         ActionsCommand::Show { key } => {
             let action = crate::actions::find(&key).with_context(|| {
                 let close = crate::actions::suggest(&key, 3);
-                format!(
-                    "unknown_action: there is no action `{key}`; closest: {}",
-                    close.join(", ")
-                )
+                if close.is_empty() {
+                    format!(
+                        "unknown_action: there is no action `{key}`; `ds24-proxy actions list --intent WORDS` finds one"
+                    )
+                } else {
+                    format!(
+                        "unknown_action: there is no action `{key}`; closest: {}",
+                        close.join(", ")
+                    )
+                }
             })?;
-            println!("{}", serde_json::to_string_pretty(&describe(action))?);
+            out!("{}", serde_json::to_string_pretty(&describe(action))?);
         }
         ActionsCommand::Run { key, input, call } => {
             let body = match input.as_str() {
@@ -106,7 +112,7 @@ pub async fn run(command: ActionsCommand) -> anyhow::Result<()> {
                 Value::String(String::from_utf8_lossy(&reply.body).into_owned())
             });
             if reply.status.is_success() {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                out!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
                 eprintln!("{}", serde_json::to_string_pretty(&shown)?);
                 local::check(reply)?;

@@ -76,14 +76,24 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             .iter()
             .map(|e| json!({ "id": e.id, "at": when(e.at), "connection": e.connection, "caller": e.token, "function": e.function, "effect": e.effect, "request_id": e.request_id, "outcome": e.outcome, "params_digest": e.params_digest }))
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "entries": list }))?
         );
     } else {
+        out!(
+            "{:<20}  {:<10} {:<12} {:<24} {:<6} {:<28} {:<36}  PARAMS DIGEST",
+            "AT",
+            "CONNECTION",
+            "CALLER",
+            "FUNCTION",
+            "EFFECT",
+            "OUTCOME",
+            "REQUEST ID"
+        );
         for e in &entries {
-            println!(
-                "{}  {:<10} {:<12} {:<24} {:<6} {:<28} {}  {}",
+            out!(
+                "{:<20}  {:<10} {:<12} {:<24} {:<6} {:<28} {:<36}  {}",
                 when(e.at),
                 e.connection,
                 e.token,

@@ -72,6 +72,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     };
     let config = config::load(&ProcessEnv, &overrides)?;
     crate::telemetry::init_cli(config.log_format);
+    // Before a key is asked for: one that cannot be stored is of no use.
+    let data_dir = config.data_dir()?.to_owned();
     anyhow::ensure!(
         crate::proxy::path::is_connection_name(&args.name),
         "--name may only hold letters, digits, `-` and `_`"
@@ -105,7 +107,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("Digistore24 did not accept the key, so it was not stored: {e}")
         })?;
-    save(&config, &args.name, &key)?;
+    save(&config, &args.name, &key, &base_url)?;
     let permissions = info
         .data
         .get("permissions")
@@ -115,7 +117,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         "Connected `{}`: key id {}, permissions {permissions}. Stored encrypted in {}.",
         args.name,
         key.id().unwrap_or("?"),
-        config.data_dir.display()
+        data_dir.display()
     );
     Ok(())
 }
@@ -248,13 +250,10 @@ fn open_browser(url: &str, disabled: bool) {
         .spawn();
 }
 
-fn save(config: &Config, name: &str, key: &ApiKey) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.data_dir, config.master_key.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+fn save(config: &Config, name: &str, key: &ApiKey, base_url: &url::Url) -> anyhow::Result<()> {
+    let data_dir = config.data_dir()?;
+    let store = SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -267,6 +266,8 @@ fn save(config: &Config, name: &str, key: &ApiKey) -> anyhow::Result<()> {
         last_error: None,
         needs_attention: false,
         updated_at: now,
+        // Where the key was verified: it is used there, and only there.
+        base_url: Some(base_url.as_str().to_owned()),
     };
     let secret: SecretString = key.to_secret();
     store.save(name, &[("api_key", &secret)], &state)?;

@@ -66,6 +66,9 @@ fn state(config_file: Option<std::path::PathBuf>) -> anyhow::Result<AppState> {
         },
     )?;
     crate::telemetry::init_cli(config.log_format);
+    // Without a data directory the stored connections cannot be seen: a
+    // listing without them would look complete and be wrong.
+    config.data_dir()?;
     AppState::new(config)
 }
 
@@ -91,22 +94,23 @@ async fn described(state: &AppState) -> Vec<Value> {
     out
 }
 
+/// One row of the table; [`HEADER`] names its columns.
 fn line(c: &Value) -> String {
     let text = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
     format!(
-        "{:<16} {:<8} {:<16} key id {:<10} expires {:<21} renewed {:<21} {}",
+        "{:<16} {:<8} {:<16} {:<8} {:<30} {:<30} {}",
         text("name"),
         text("source"),
         text("state"),
         text("key_id"),
         text("expires_at"),
         text("last_renewal_at"),
-        c["last_error"]
-            .as_str()
-            .map(|e| format!("error: {e}"))
-            .unwrap_or_default()
+        text("last_error"),
     )
 }
+
+/// The header row of `connections list`.
+const HEADER: &str = "NAME             SOURCE   STATE            KEY ID   EXPIRES                        RENEWED                        LAST ERROR";
 
 /// Runs the subcommand.
 ///
@@ -117,13 +121,14 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
         ConnectionsCommand::List { json, config } => {
             let listed = described(&state(config)?).await;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "connections": listed }))?
                 );
             } else {
+                out!("{HEADER}");
                 for c in &listed {
-                    println!("{}", line(c));
+                    out!("{}", line(c));
                 }
             }
         }
@@ -133,7 +138,7 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
                 .into_iter()
                 .find(|c| c["name"] == name.as_str())
                 .with_context(|| format!("no connection named `{name}`"))?;
-            println!("{}", serde_json::to_string_pretty(&one)?);
+            out!("{}", serde_json::to_string_pretty(&one)?);
         }
         ConnectionsCommand::Test { name, json, config } => {
             let options = CallOptions {
@@ -146,12 +151,12 @@ pub async fn run(command: ConnectionsCommand) -> anyhow::Result<()> {
             let reply = local::send(&options, request).await?;
             let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                out!("{}", serde_json::to_string_pretty(&body)?);
             }
             local::check(reply)?;
             if !json {
                 let perms = body["data"]["permissions"].as_str().unwrap_or("unknown");
-                println!("`{name}` works: Digistore24 accepted the key (permissions: {perms})");
+                out!("`{name}` works: Digistore24 accepted the key (permissions: {perms})");
             }
         }
         ConnectionsCommand::Remove {

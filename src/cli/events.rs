@@ -84,15 +84,23 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
             let events = store.ipn_events(&filter)?;
             if json {
                 let list: Vec<Value> = events.iter().map(event_json).collect();
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "events": list }))?
                 );
             } else {
+                out!(
+                    "{:>6}  {:<24}  {:<10} {:<28} {:<14} STATE",
+                    "ID",
+                    "RECEIVED",
+                    "CONNECTION",
+                    "EVENT",
+                    "ORDER"
+                );
                 for e in &events {
                     let shown = event_json(e);
-                    println!(
-                        "{:>6}  {}  {:<10} {:<28} {:<14} {}",
+                    out!(
+                        "{:>6}  {:<24}  {:<10} {:<28} {:<14} {}",
                         e.id,
                         shown["received_at"].as_str().unwrap_or_default(),
                         e.connection,
@@ -108,7 +116,7 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
             let event = store
                 .ipn_event(id)?
                 .with_context(|| format!("there is no event {id}; see `ds24-proxy events list`"))?;
-            println!("{}", serde_json::to_string_pretty(&event_json(&event))?);
+            out!("{}", serde_json::to_string_pretty(&event_json(&event))?);
         }
         EventsCommand::Replay { ids, config } => {
             let (config, store) = super::open_store(config)?;
@@ -127,7 +135,7 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                         "event {id} has nowhere to go: set connections.{}.ipn.forward_to (or DS24_IPN_FORWARD_TO)",
                         event.connection
                     ),
-                    Some(n) => println!(
+                    Some(n) => out!(
                         "event {id}: {n} deliveries pending again (a running proxy sends them within a second)"
                     ),
                 }

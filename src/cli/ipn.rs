@@ -92,12 +92,13 @@ async fn call(
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body))
         .context("building the request")?;
-    let reply = local::check(local::send(options, request).await?)?;
+    let reply = local::check(local::send(options, request).await?)
+        .with_context(|| format!("{function} failed"))?;
     let envelope: Value = serde_json::from_slice(&reply.body)
         .with_context(|| format!("{function} did not answer with JSON"))?;
     if envelope["result"] != "success" {
         bail!(
-            "{function} failed: {}",
+            "{function} failed: Digistore24 refused the call: {}",
             envelope["message"].as_str().unwrap_or("no message")
         );
     }
@@ -184,19 +185,19 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
                     "the URL is registered, but its passphrase could not be stored ({e}); every event will be refused until you run `ds24-proxy ipn setup` again"
                 );
             }
-            println!("registered {url} for connection `{connection}` (domain_id {domain_id})");
-            println!("events: {transactions}");
+            out!("registered {url} for connection `{connection}` (domain_id {domain_id})");
+            out!("events: {transactions}");
             for key in ["ipn_config_id", "ipn_id", "created", "updated"] {
                 if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
-                    println!(
+                    out!(
                         "{key}: {}",
                         v.as_str().map_or_else(|| v.to_string(), str::to_owned)
                     );
                 }
             }
-            println!(
+            out!(
                 "passphrase: stored encrypted in {} (not shown)",
-                config.data_dir.display()
+                config.data_dir()?.display()
             );
         }
         IpnCommand::Info {
@@ -209,14 +210,14 @@ pub async fn run(command: IpnCommand) -> anyhow::Result<()> {
             if let Some(p) = shown.get_mut("sha_passphrase") {
                 *p = Value::String("[redacted]".to_owned());
             }
-            println!("{}", serde_json::to_string_pretty(&shown)?);
+            out!("{}", serde_json::to_string_pretty(&shown)?);
         }
         IpnCommand::Delete {
             domain_id,
             call: options,
         } => {
             let data = call(&options, "ipnDelete", &[("domain_id", domain_id.as_str())]).await?;
-            println!("{}", serde_json::to_string_pretty(&data)?);
+            out!("{}", serde_json::to_string_pretty(&data)?);
         }
     }
     Ok(())

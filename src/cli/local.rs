@@ -91,8 +91,8 @@ pub async fn send(options: &CallOptions, mut request: Request<Body>) -> anyhow::
     })
 }
 
-/// Prints an error reply's message on stderr and fails, or passes a
-/// successful reply on.
+/// Fails with an error reply's message (the proxy's JSON error, or
+/// Digistore24's error envelope in words), or passes a successful reply on.
 ///
 /// # Errors
 /// For any status of 400 or more.
@@ -111,6 +111,7 @@ pub fn check(reply: Reply) -> anyhow::Result<Reply> {
                 error.get("message")?.as_str()?
             ))
         })
+        .or_else(|| digistore24_error(&reply))
         .unwrap_or_else(|| {
             format!(
                 "HTTP {}: {}",
@@ -119,4 +120,30 @@ pub fn check(reply: Reply) -> anyhow::Result<Reply> {
             )
         });
     anyhow::bail!("{detail}")
+}
+
+/// Digistore24's own error envelope (`{"result": "error", "code": …,
+/// "message": …}`), said in words rather than printed raw.
+fn digistore24_error(reply: &Reply) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(&reply.body).ok()?;
+    if v.get("result")?.as_str()? != "error" {
+        return None;
+    }
+    let message = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .filter(|m| !m.is_empty())
+        .unwrap_or("no message");
+    let code = v
+        .get("code")
+        .filter(|c| !c.is_null())
+        .map(|c| match c.as_str() {
+            Some(s) => format!(", code {s}"),
+            None => format!(", code {c}"),
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "Digistore24 refused the call ({}{code}): {message}",
+        reply.status
+    ))
 }

@@ -1,5 +1,14 @@
 //! The command line: argument definitions (clap derive) and dispatch.
 
+/// `println!` for the commands' output: a stdout whose reader went away
+/// (`ds24-proxy actions list | head`) ends the command with
+/// [`StdoutClosed`] instead of a panic; any other write error is an error.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 mod actions;
 mod audit;
 mod connect;
@@ -110,6 +119,39 @@ pub struct SandboxArgs {
     pub log_format: Option<String>,
 }
 
+/// Standard output was closed by its reader (a pipe into `head`): the
+/// binary ends quietly with status 141, as a tool killed by SIGPIPE does.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// The exit status for [`StdoutClosed`]: 128 + SIGPIPE (13), what a shell
+/// reports for any producer whose reader left early (`yes | head` under
+/// `set -o pipefail`), so a script can still tell the output was cut off.
+pub const STDOUT_CLOSED_STATUS: u8 = 141;
+
+/// Turns a failed write to stdout into [`StdoutClosed`] when the reader
+/// went away, else into an error saying what failed.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("cannot write to standard output")
+    }
+}
+
+/// Writes `args` to stdout (see [`StdoutClosed`]).
+///
+/// # Errors
+/// [`StdoutClosed`], or another write error.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(stdout_error)
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
@@ -145,12 +187,8 @@ fn open_store(
         },
     )?;
     crate::telemetry::init_cli(config.log_format);
-    let store = crate::store::SqliteStore::open(&config.data_dir, config.master_key.as_ref())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the store in {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+    let data_dir = config.data_dir()?;
+    let store = crate::store::SqliteStore::open(data_dir, config.master_key.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", data_dir.display()))?;
     Ok((config, store))
 }

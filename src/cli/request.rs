@@ -145,6 +145,22 @@ pub fn build(args: &RequestArgs) -> anyhow::Result<Request<Body>> {
     Ok(request)
 }
 
+fn write_reply(reply: &local::Reply, include: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if include {
+        writeln!(out, "HTTP/1.1 {}", reply.status)?;
+        for (k, v) in &reply.headers {
+            writeln!(out, "{k}: {}", v.to_str().unwrap_or("<binary>"))?;
+        }
+        writeln!(out)?;
+    }
+    out.write_all(&reply.body)?;
+    if !reply.body.ends_with(b"\n") {
+        writeln!(out)?;
+    }
+    out.flush()
+}
+
 /// Runs the command: the body to stdout, non-zero exit for an error status.
 ///
 /// # Errors
@@ -158,20 +174,7 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<()> {
         local::check(reply)?;
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
-    if args.include {
-        writeln!(out, "HTTP/1.1 {}", reply.status)?;
-        for (k, v) in &reply.headers {
-            writeln!(out, "{k}: {}", v.to_str().unwrap_or("<binary>"))?;
-        }
-        writeln!(out)?;
-    }
-    out.write_all(&reply.body)?;
-    if !reply.body.ends_with(b"\n") {
-        writeln!(out)?;
-    }
-    out.flush()?;
-    drop(out);
+    write_reply(&reply, args.include).map_err(super::stdout_error)?;
     if reply.status.as_u16() >= 400 {
         bail!("HTTP {}", reply.status);
     }

@@ -17,14 +17,17 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_public_without_token: args.dangerously_allow_public_listen_without_token,
     };
     let mut config = config::load(&ProcessEnv, &overrides)?;
+    // Refuse to start rather than fail the first write: every write and
+    // money call is audited in the store before it is sent.
+    config.data_dir()?;
     crate::telemetry::init(config.log_format);
     if args.sandbox {
         let url = start_sandbox().await?;
-        tracing::info!(sandbox.url = %url, "sandbox started; connection `main` points at it");
         config.use_sandbox(
-            url,
+            url.clone(),
             ApiKey::parse(sandbox::WRITABLE_KEY).context("sandbox key")?,
         );
+        tracing::info!(sandbox.url = %url, store = %config.data_dir()?.display(), "sandbox started; connection `main` points at it, with a store of its own");
     }
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
@@ -104,6 +107,6 @@ pub(super) async fn health(args: &HealthArgs) -> anyhow::Result<()> {
         "/healthz on {addr} answered {}",
         response.status()
     );
-    println!("ok");
+    out!("ok");
     Ok(())
 }

@@ -47,8 +47,12 @@ pub struct Config {
     pub tokens: Vec<InboundToken>,
     /// `[upstream]` timeouts shared by every connection.
     pub upstream: UpstreamConfig,
-    /// `store.data_dir` / `DS24_PROXY_DATA_DIR`.
-    pub data_dir: PathBuf,
+    /// `store.data_dir` / `DS24_PROXY_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/ds24-proxy` or `$HOME/.local/share/ds24-proxy`;
+    /// `None` when none of them is set (there is no relative fallback: a
+    /// store in the working directory could end up in a repository). Use
+    /// [`Config::data_dir`], which says what to set.
+    data_dir: Option<PathBuf>,
     /// `store.idempotency_ttl_secs`; default 24 h.
     pub idempotency_ttl: Duration,
     /// `log.format` / `DS24_PROXY_LOG_FORMAT` / `--log-format`.
@@ -167,6 +171,15 @@ pub fn from_parts(raw: RawConfig, env: &dyn Env, flags: &Overrides) -> Result<Co
     validate::validate(raw, env, flags)
 }
 
+/// Checks a base URL by the rules of `upstream.base_url` (http(s), no
+/// query, plain http only to loopback); `key` names where it came from.
+///
+/// # Errors
+/// A [`ConfigError`] saying what is wrong.
+pub fn check_base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    validate::base_url(key, value)
+}
+
 /// Parses configuration text (the file layer only).
 ///
 /// # Errors
@@ -250,10 +263,41 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
     parse_toml(&text, &origin)
 }
 
+/// The folder of the data directory that `serve --sandbox` keeps its store in.
+pub const SANDBOX_DIR: &str = "sandbox";
+
+/// No directory for the store could be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "there is no directory for the store: DS24_PROXY_DATA_DIR is not set, and neither \
+     XDG_DATA_HOME nor HOME is set to find the default (as under a systemd unit, `env -i` or \
+     some CI runners); set DS24_PROXY_DATA_DIR to a directory only this user can read, for \
+     example DS24_PROXY_DATA_DIR=/var/lib/ds24-proxy"
+)]
+pub struct NoDataDir;
+
 impl Config {
+    /// The store's directory.
+    ///
+    /// # Errors
+    /// [`NoDataDir`], saying which variable to set, when `DS24_PROXY_DATA_DIR`,
+    /// `store.data_dir`, `XDG_DATA_HOME` and `HOME` are all unset.
+    pub fn data_dir(&self) -> Result<&Path, NoDataDir> {
+        self.data_dir.as_deref().ok_or(NoDataDir)
+    }
+
     /// Points `main` at a sandbox (for `serve --sandbox`): its base URL and
     /// the sandbox's writable key, so a real key never reaches the sandbox.
+    ///
+    /// The store moves to the `sandbox` folder of the data directory: the
+    /// sandbox's audit rows, idempotency records and IPN events stay apart
+    /// from the real connections' (and connections stored for real are not
+    /// adopted into a sandbox run), yet in a known place that
+    /// `DS24_PROXY_DATA_DIR=…/sandbox ds24-proxy events list` can read while
+    /// it runs and after; a temporary directory could not be found from the
+    /// shell, and would lose the events on a restart.
     pub fn use_sandbox(&mut self, base_url: Url, key: ApiKey) {
+        self.data_dir = self.data_dir.take().map(|dir| dir.join(SANDBOX_DIR));
         let main = self
             .connections
             .entry(DEFAULT_CONNECTION.to_owned())

@@ -205,3 +205,23 @@ fn workers_default_to_one_per_core_and_take_a_number() {
     let err = load_text("[server]\nworkers = 257\n", &env).unwrap_err();
     assert!(err.to_string().contains("server.workers"), "{err}");
 }
+
+#[test]
+fn the_data_dir_is_set_or_under_xdg_or_home_and_never_relative_to_the_working_directory() {
+    let nothing = load_text("", &HashMap::new()).unwrap();
+    let err = nothing.data_dir().unwrap_err().to_string();
+    assert!(err.contains("set DS24_PROXY_DATA_DIR"), "{err}");
+    assert!(!err.contains("chmod"), "{err}");
+
+    let home = load_text("", &[("HOME", "/home/a")]).unwrap();
+    assert_eq!(
+        home.data_dir().unwrap(),
+        Path::new("/home/a/.local/share/ds24-proxy")
+    );
+    let xdg = load_text("", &[("HOME", "/home/a"), ("XDG_DATA_HOME", "/x")]).unwrap();
+    assert_eq!(xdg.data_dir().unwrap(), Path::new("/x/ds24-proxy"));
+    let file = load_text("[store]\ndata_dir = \"/srv/ds24\"\n", &HashMap::new()).unwrap();
+    assert_eq!(file.data_dir().unwrap(), Path::new("/srv/ds24"));
+    let set = load_text("", &[("DS24_PROXY_DATA_DIR", "/var/lib/ds24-proxy")]).unwrap();
+    assert_eq!(set.data_dir().unwrap(), Path::new("/var/lib/ds24-proxy"));
+}

@@ -87,7 +87,7 @@ pub(super) fn validate(
         .var(vars::DATA_DIR)
         .or(raw.store.data_dir.clone())
         .map(PathBuf::from)
-        .unwrap_or_else(|| default_data_dir(env));
+        .or_else(|| default_data_dir(env));
 
     let upstream = UpstreamConfig {
         connect_timeout: Duration::from_millis(positive(
@@ -288,7 +288,7 @@ fn token_secret(key: &str, t: String) -> Result<SecretString, ConfigError> {
     Ok(SecretString::from(t))
 }
 
-fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+pub(super) fn base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     let fix = "use an http(s) URL without query, like https://www.digistore24.com/api/call";
     let url = Url::parse(value.trim_end_matches('/'))
         .map_err(|e| ConfigError::new(key, format!("`{value}` is not a URL ({e})"), fix))?;
@@ -384,12 +384,14 @@ fn connections(
     Ok(out)
 }
 
-fn default_data_dir(env: &dyn Env) -> PathBuf {
+/// `$XDG_DATA_HOME/ds24-proxy`, else `$HOME/.local/share/ds24-proxy`, else
+/// nothing: never a directory relative to the working directory, where a
+/// master key would be created next to whatever else is there (a clone of
+/// this repository once shipped one that way).
+pub(super) fn default_data_dir(env: &dyn Env) -> Option<PathBuf> {
     if let Some(xdg) = env.var("XDG_DATA_HOME") {
-        return PathBuf::from(xdg).join("ds24-proxy");
+        return Some(PathBuf::from(xdg).join("ds24-proxy"));
     }
-    match env.var("HOME") {
-        Some(home) => PathBuf::from(home).join(".local/share/ds24-proxy"),
-        None => PathBuf::from("ds24-proxy-data"),
-    }
+    env.var("HOME")
+        .map(|home| PathBuf::from(home).join(".local/share/ds24-proxy"))
 }

@@ -610,7 +610,17 @@ impl Credential {
     }
 
     /// Writes the status to the store, when there is one, off the request path.
+    ///
+    /// Only for a source that keeps its secret in the store (`stored`,
+    /// `oauth2`): the row is the store's record of that connection, and
+    /// `adopt_stored_connections` reads its source kind at the next start.
+    /// A process in which the connection has another source (`DS24_API_KEY`
+    /// for `main`, the sandbox's key, none) must not write it: that used to
+    /// turn a stored `main` into `env`, which no later start adopted.
     fn persist(&self) {
+        if !self.source.needs_store() {
+            return;
+        }
         let Some(store) = self.ctx.store.clone() else {
             return;
         };
@@ -624,6 +634,7 @@ impl Credential {
             last_error: status.last_error,
             needs_attention: status.needs_attention,
             updated_at: unix(self.ctx.clock.now()),
+            base_url: None,
         };
         let connection = self.ctx.connection.clone();
         let write = move || {

@@ -153,6 +153,7 @@ async fn exchange(config: &OAuth2Source, ctx: &SourceContext) -> Result<Fetched,
         last_error: None,
         needs_attention: false,
         updated_at: unix(now),
+        base_url: None,
     };
     let connection = ctx.connection.clone();
     tokio::task::spawn_blocking(move || {

@@ -4,8 +4,10 @@
 
 use axum::body::Body;
 use http::Request;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use std::time::Duration;
+
+use tower_http::classify::{ServerErrorsAsFailures, ServerErrorsFailureClass, SharedClassifier};
+use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span, field};
 
 use super::middleware::REQUEST_ID;
@@ -17,6 +19,9 @@ pub type RequestTrace = TraceLayer<
     fn(&Request<Body>) -> Span,
     (),
     DefaultOnResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    fn(ServerErrorsFailureClass, Duration, &Span),
 >;
 
 /// The configured trace layer.
@@ -30,6 +35,37 @@ pub fn layer() -> RequestTrace {
         // where they happen; `RUST_LOG=ds24_proxy=debug,tower_http=debug`
         // turns the access lines on.
         .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+        .on_failure(on_failure as fn(ServerErrorsFailureClass, Duration, &Span))
+}
+
+/// tower-http's default logs every 5xx answer at `error` ("response
+/// failed"). The proxy's 5xx answers are its documented errors
+/// (`credential_missing`, `upstream_unavailable`, `overloaded`, …), each
+/// already reported where it is made (an internal error at `error`, a
+/// failed upstream call at `warn`) and told to the caller; the CLI, which
+/// runs the same router in-process, prints it as its own message. So a
+/// status is logged with the access line, at `debug`; a response body that
+/// broke off while streaming is a failure nothing else reports, at `warn`.
+fn on_failure(class: ServerErrorsFailureClass, latency: Duration, span: &Span) {
+    let latency_ms = latency.as_millis();
+    match class {
+        ServerErrorsFailureClass::StatusCode(status) => {
+            tracing::debug!(parent: span, status = status.as_u16(), latency_ms, "error response");
+        }
+        ServerErrorsFailureClass::Error(error) => {
+            tracing::warn!(parent: span, error, latency_ms, "response failed while streaming");
+        }
+    }
+}
+
+/// The path for the log: the proxy's IPN receiver (`/ipn/{connection}`)
+/// as it is; everything else as the pass-through parses it (which refuses,
+/// and so hides, any path that is not a function call).
+fn loggable_path(p: &str) -> std::borrow::Cow<'_, str> {
+    match p.strip_prefix("/ipn/") {
+        Some(name) if path::is_connection_name(name) => p.into(),
+        _ => path::loggable(p),
+    }
 }
 
 fn make_span(req: &Request<Body>) -> Span {
@@ -42,7 +78,7 @@ fn make_span(req: &Request<Body>) -> Span {
         "request",
         request.id = %id,
         http.method = %req.method(),
-        http.path = %path::loggable(req.uri().path()),
+        http.path = %loggable_path(req.uri().path()),
         ds24.connection = field::Empty,
         ds24.function = field::Empty,
     )

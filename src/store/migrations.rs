@@ -221,6 +221,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             WHERE lease_until IS NOT NULL;
     ",
     },
+    Migration {
+        version: 5,
+        description: "the base URL a connection was made against",
+        sql: r"
+        -- `connect` records where it verified the key (the sandbox's URL, or
+        -- Digistore24's); a stored connection is then used against that URL,
+        -- not the configured default. NULL for rows written before.
+        ALTER TABLE connections ADD COLUMN base_url TEXT;
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -29,7 +29,8 @@
 //! new migrations at the end of the list, never by editing an old one.
 //! Version 1: secrets and connection state; version 2: idempotency records
 //! and the audit log; version 3: IPN events and deliveries; version 4: phases
-//! and leases of calls in progress (idempotency records and audit rows).
+//! and leases of calls in progress (idempotency records and audit rows);
+//! version 5: the base URL a connection was made against.
 
 mod audit;
 mod crypto;
@@ -98,6 +99,10 @@ pub struct ConnectionState {
     pub needs_attention: bool,
     /// When this state was written, unix seconds.
     pub updated_at: i64,
+    /// The base URL the credential was verified against (`connect` records
+    /// it), so that its key is sent there and nowhere else. `None` on an
+    /// update keeps the recorded one.
+    pub base_url: Option<String>,
 }
 
 /// Secrets and credential state of the configured connections, idempotency

@@ -23,7 +23,7 @@ use super::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const STATE_COLUMNS: &str = "connection, source_kind, key_id, expires_at, last_renewal_at, \
-                             last_error, needs_attention, updated_at";
+                             last_error, needs_attention, updated_at, base_url";
 
 /// The embedded store: `{data_dir}/ds24-proxy.db`, secrets sealed with
 /// XChaCha20-Poly1305 under the master key.
@@ -631,8 +631,9 @@ fn check_state(state: &ConnectionState) -> Result<(), StoreError> {
 
 fn upsert_state(tx: &Transaction<'_>, state: &ConnectionState) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
-        "INSERT INTO connections ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO connections ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (connection) DO UPDATE SET
+             base_url = COALESCE(excluded.base_url, connections.base_url),
              source_kind = excluded.source_kind,
              key_id = excluded.key_id,
              expires_at = excluded.expires_at,
@@ -650,6 +651,7 @@ fn upsert_state(tx: &Transaction<'_>, state: &ConnectionState) -> Result<(), Sto
         state.last_error,
         state.needs_attention,
         state.updated_at,
+        state.base_url,
     ])?;
     Ok(())
 }
@@ -664,6 +666,7 @@ fn state_from_row(row: &Row<'_>) -> rusqlite::Result<ConnectionState> {
         last_error: row.get(5)?,
         needs_attention: row.get(6)?,
         updated_at: row.get(7)?,
+        base_url: row.get(8)?,
     })
 }
 

@@ -36,6 +36,7 @@ pub(super) fn state(connection: &str, kind: &str, updated_at: i64) -> Connection
         last_error: None,
         needs_attention: false,
         updated_at,
+        base_url: None,
     }
 }
 
@@ -1061,4 +1062,27 @@ fn a_writer_killed_mid_save_leaves_a_readable_store_with_the_last_acknowledged_t
         assert_eq!(st.key_id, Some(stored.to_string()));
         previous = stored;
     }
+}
+
+#[test]
+fn the_base_url_a_connection_was_made_against_is_kept_by_state_updates() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data, None).expect("open");
+    let mut made = state("main", "stored", 100);
+    made.base_url = Some("http://127.0.0.1:7425/api/call".into());
+    store
+        .save("main", &[("api_key", &secret("1000-sandbox-key"))], &made)
+        .expect("save");
+    // Renewal bookkeeping does not know the URL and must not erase it.
+    store
+        .save_state(&state("main", "stored", 200))
+        .expect("save_state");
+    drop(store);
+    let store = SqliteStore::open(&data, None).expect("reopen");
+    let kept = store.state("main").expect("state").expect("a row");
+    assert_eq!(kept.updated_at, 200);
+    assert_eq!(
+        kept.base_url.as_deref(),
+        Some("http://127.0.0.1:7425/api/call")
+    );
 }

@@ -296,6 +296,112 @@ fn a_bad_config_stops_the_start_with_the_key_and_the_fix() {
     );
 }
 
+/// Runs the binary with `args` in `dir` with an empty environment (as
+/// `env -i`, a bare systemd unit or some CI runners give it), killing it
+/// if it is still running after 10 s (a proxy that started).
+fn run_without_environment(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    match status {
+        Some(status) => (status.success(), stderr),
+        None => panic!(
+            "`{}` kept running without a data directory: {stderr}",
+            args.join(" ")
+        ),
+    }
+}
+
+#[test]
+fn without_home_or_a_data_dir_nothing_starts_and_nothing_is_written_in_the_working_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    // What a clone of the repository once held: a store folder with a
+    // published master key, mode 0644 as git checks files out.
+    let dir = tempfile::tempdir().unwrap();
+    let published = dir.path().join("ds24-proxy-data");
+    std::fs::create_dir(&published).unwrap();
+    std::fs::write(published.join("master.key"), "ab".repeat(32)).unwrap();
+    std::fs::set_permissions(
+        published.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["serve", "--sandbox", "--listen", "127.0.0.1:0"],
+        &["connect", "--api-key-stdin"],
+        &["connections", "list"],
+        &["events", "list"],
+        &["audit", "list"],
+    ] {
+        let (ok, stderr) = run_without_environment(dir.path(), args);
+        let command = args.join(" ");
+        assert!(!ok, "`{command}` succeeded without a data directory");
+        assert!(
+            stderr.contains("set DS24_PROXY_DATA_DIR"),
+            "`{command}` does not say what to set: {stderr}"
+        );
+        assert!(!stderr.contains("chmod"), "`{command}`: {stderr}");
+        assert!(!stderr.contains("panicked"), "`{command}`: {stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&published)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["master.key"], "something was written beside the key");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn no_store_or_key_is_in_the_repository_and_the_data_folder_is_ignored() {
+    let listed = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    if !listed.status.success() {
+        // A source tarball: nothing to check.
+        return;
+    }
+    let files = String::from_utf8_lossy(&listed.stdout);
+    for file in files.lines() {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        assert!(
+            name != ds24_proxy::store::KEY_FILE
+                && name != ds24_proxy::store::DB_FILE
+                && !file.starts_with("ds24-proxy-data/"),
+            "{file} is in the repository"
+        );
+    }
+    let ignored = Command::new("git")
+        .args(["check-ignore", "-q", "ds24-proxy-data/master.key"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(ignored.success(), "ds24-proxy-data/ is not in .gitignore");
+}
+
 #[tokio::test]
 async fn json_logs_are_one_object_per_line_with_the_request_fields() {
     let fake = FakeDs24::start().await;

@@ -544,3 +544,398 @@ async fn connect_stops_with_a_clear_message_when_the_request_is_aborted() {
             .any(|c| c["name"] == "nope")
     );
 }
+
+#[test]
+fn a_serve_with_ds24_api_key_leaves_a_stored_main_as_it_was() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let base = format!("http://{}/api/call", shell.sandbox.addr);
+    // `connect` with no DS24_API_KEY around: main is stored.
+    let no_key = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+    ];
+    let connected = shell.run_with(
+        &["connect", "--api-key-stdin"],
+        Some(sandbox::READONLY_KEY),
+        &no_key,
+    );
+    assert!(
+        connected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connected.stderr)
+    );
+
+    // One run with DS24_API_KEY set (the README's IPN loop does this), used
+    // for a call, stopped the ordinary way.
+    let mut with_env = Proxy::start(
+        &[],
+        &[
+            ("DS24_API_KEY", sandbox::WRITABLE_KEY),
+            ("DS24_BASE_URL", &base),
+            ("DS24_PROXY_DATA_DIR", &data_dir),
+        ],
+    );
+    let info = get_user_info(&with_env);
+    assert_eq!(info["data"]["permissions"], "writable", "{info}");
+    with_env.signal("TERM");
+    assert!(with_env.wait(std::time::Duration::from_secs(10)).success());
+
+    // Without it, main is the stored (read-only) key again.
+    let without = Proxy::start(
+        &[],
+        &[("DS24_BASE_URL", &base), ("DS24_PROXY_DATA_DIR", &data_dir)],
+    );
+    let info = get_user_info(&without);
+    assert_eq!(info["data"]["permissions"], "readonly", "{info}");
+    drop(without);
+    let shown = stdout_json(&shell.run_with(&["connections", "show", "main"], None, &no_key));
+    assert_eq!(shown["source"], "stored", "{shown}");
+    assert_eq!(shown["state"], "ok", "{shown}");
+    let removed = shell.run_with(&["connections", "remove", "main"], None, &no_key);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
+/// `POST /getUserInfo` through a running proxy, as JSON.
+fn get_user_info(proxy: &Proxy) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = crate::helpers::client()
+            .post(proxy.url("/getUserInfo"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    })
+}
+
+/// Runs `args` with stdout a pipe whose reader is gone before the command
+/// writes (what `| head` does to a long output), with backtraces on.
+fn run_into_closed_pipe(shell: &Shell, args: &[&str]) -> Output {
+    let base = format!("http://{}/api/call", shell.sandbox.addr);
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DS24_API_KEY", sandbox::WRITABLE_KEY)
+        .env("DS24_BASE_URL", base)
+        .env(
+            "DS24_PROXY_DATA_DIR",
+            std::env::temp_dir().join(format!("ds24-cli-{}", std::process::id())),
+        )
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly_with_status_141() {
+    let shell = Shell::start();
+    for args in [
+        &["actions", "list"][..],
+        &["actions", "list", "--json"],
+        &["actions", "show", "list-purchases"],
+        &["request", "/listProducts"],
+    ] {
+        let output = run_into_closed_pipe(&shell, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "`{}`: {stderr}",
+            args.join(" ")
+        );
+        assert!(stderr.is_empty(), "`{}` said: {stderr}", args.join(" "));
+    }
+}
+
+#[test]
+fn an_ordinary_error_is_one_line_on_stderr_with_no_log_noise() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    // A store exists (a write created it), and main has no key.
+    let no_key = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+    ];
+    let made = shell.run_with(
+        &[
+            "request",
+            "/updateProduct",
+            "-d",
+            "product_id=10001",
+            "-d",
+            "data[name_intern]=Course A",
+        ],
+        None,
+        &[("DS24_PROXY_DATA_DIR", data_dir.as_str())],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for args in [
+        &["request", "/listProducts"][..],
+        &["actions", "run", "list-products"],
+        &["request", "/refundPurchase", "-d", "purchase_id=SBX00001"],
+    ] {
+        let failed = shell.run_with(args, None, &no_key);
+        assert!(!failed.status.success());
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(['{', '}', ' ']))
+            .collect();
+        assert_eq!(lines.len(), 1, "`{}` said: {stderr}", args.join(" "));
+        assert!(lines[0].contains("credential_missing"), "{stderr}");
+    }
+    // Digistore24 cannot be reached: the error, once.
+    let unreachable = shell.run_with(
+        &["request", "/listProducts"],
+        None,
+        &[("DS24_BASE_URL", "http://127.0.0.1:1/api/call")],
+    );
+    assert!(!unreachable.status.success());
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("upstream_unavailable"), "{stderr}");
+}
+
+#[test]
+fn a_key_connected_on_the_sandbox_is_used_there_and_not_sent_to_digistore24() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let sandbox_url = format!("http://{}/api/call", shell.sandbox.addr);
+    let connected = shell.run_with(
+        &["connect", "--api-key-stdin"],
+        Some(sandbox::WRITABLE_KEY),
+        &[
+            ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+            ("DS24_API_KEY", ""),
+        ],
+    );
+    assert!(
+        connected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connected.stderr)
+    );
+
+    // Later, with no DS24_BASE_URL (the default is www.digistore24.com).
+    let later = [
+        ("DS24_PROXY_DATA_DIR", data_dir.as_str()),
+        ("DS24_API_KEY", ""),
+        ("DS24_BASE_URL", ""),
+    ];
+    let shown = stdout_json(&shell.run_with(&["connections", "show", "main"], None, &later));
+    assert_eq!(shown["base_url"], sandbox_url.as_str(), "{shown}");
+    let tested = shell.run_with(&["connections", "test", "main"], None, &later);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let proxy = Proxy::start(&[], &[("DS24_PROXY_DATA_DIR", data_dir.as_str())]);
+    let info = get_user_info(&proxy);
+    assert_eq!(info["data"]["permissions"], "writable", "{info}");
+}
+
+#[test]
+fn serve_sandbox_keeps_its_own_store_apart_from_the_real_one() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.display().to_string();
+    let real = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+    // A real stored connection, and an audit row of a real write.
+    let connected = shell.run_with(
+        &["connect", "--name", "shop2", "--api-key-stdin"],
+        Some(sandbox::WRITABLE_KEY),
+        &real,
+    );
+    assert!(connected.status.success());
+
+    let proxy = Proxy::start(&["--sandbox"], &real);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listed: Value = runtime.block_on(async {
+        let refund = crate::helpers::client()
+            .post(proxy.url("/refundPurchase"))
+            .form(&[("purchase_id", "SBX00001")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refund.status(), 200);
+        crate::helpers::client()
+            .get(proxy.url("/connections"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    drop(proxy);
+    let names: Vec<&str> = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"], "a real connection joined the sandbox run");
+
+    let real_audit = stdout_json(&shell.run_with(&["audit", "list", "--json"], None, &real));
+    assert_eq!(
+        real_audit["entries"].as_array().unwrap().len(),
+        0,
+        "the sandbox's refund is in the real audit log: {real_audit}"
+    );
+    let sandbox_dir = data.join("sandbox").display().to_string();
+    let sandbox_audit = stdout_json(&shell.run_with(
+        &["audit", "list", "--json"],
+        None,
+        &[("DS24_PROXY_DATA_DIR", sandbox_dir.as_str())],
+    ));
+    let entries = sandbox_audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{sandbox_audit}");
+    assert_eq!(entries[0]["function"], "refundPurchase");
+}
+
+#[test]
+fn the_tables_have_header_rows_and_errors_are_said_in_words() {
+    let shell = Shell::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let env = [("DS24_PROXY_DATA_DIR", data_dir.as_str())];
+    let refund = shell.run_with(
+        &["request", "/refundPurchase", "-d", "purchase_id=SBX00001"],
+        None,
+        &env,
+    );
+    assert!(refund.status.success());
+    for (args, header, rows) in [
+        (&["connections", "list"][..], "NAME ", 1),
+        (&["audit", "list"], "AT ", 1),
+        (&["events", "list"], "ID ", 0),
+    ] {
+        let output = shell.run_with(args, None, &env);
+        assert!(output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.trim_start().starts_with(header)),
+            "`{}`:\n{stdout}",
+            args.join(" ")
+        );
+        assert_eq!(lines.len(), rows + 1, "`{}`:\n{stdout}", args.join(" "));
+    }
+
+    let unknown = shell.run(&["actions", "show", "zzzzqqq"], None);
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!said.trim_end().ends_with("closest:"), "{said}");
+    assert!(said.contains("actions list"), "{said}");
+
+    // The README's example URL: the sandbox cannot reach it and says so.
+    let setup = shell.run_with(
+        &[
+            "ipn",
+            "setup",
+            "--url",
+            "https://hooks.example.com/ipn/main",
+        ],
+        None,
+        &env,
+    );
+    assert!(!setup.status.success());
+    let said = String::from_utf8_lossy(&setup.stderr);
+    assert!(
+        said.contains("ipnSetup failed") && said.contains("could not be reached"),
+        "{said}"
+    );
+    assert!(!said.contains('{'), "a raw envelope: {said}");
+}
+
+/// Splits a shell line into words: spaces separate, '…' and "…" quote,
+/// a `#` after a space starts a comment. Enough for the README's examples.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, ' ') => words.extend(word.take()),
+            (None, '#') if word.is_none() => break,
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[test]
+fn the_readme_shell_examples_of_actions_and_request_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("From the shell, through exactly the same code")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's `From the shell` block");
+    let shell = Shell::start();
+    let mut ran = 0;
+    for line in block.lines() {
+        let words = shell_words(line);
+        // The block's own set-up (a sandbox and its key) is what Shell does.
+        if words.first().map(String::as_str) != Some("ds24-proxy") || words[1] == "sandbox" {
+            continue;
+        }
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let output = shell.run(&args, None);
+        assert!(
+            output.status.success() && !output.stdout.is_empty(),
+            "`{line}`: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if line.contains("search[email]") {
+            let found = stdout_json(&output);
+            assert!(
+                !found["data"]["purchase_list"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty(),
+                "`{line}` matches nothing in the sandbox: {found}"
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 5, "{block}");
+}

@@ -160,3 +160,32 @@ async fn connections_lists_state_without_any_secret() {
         "a secret in /connections: {all}"
     );
 }
+
+#[tokio::test]
+async fn a_stored_main_whose_state_an_older_version_rewrote_to_env_is_adopted_again() {
+    use ds24_proxy::store::{ConnectionState, SecretString, SqliteStore, Store};
+    // What a run with DS24_API_KEY left behind before the fix: the key
+    // `connect` stored, and a state row that says `env`.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), None).unwrap();
+    let key = SecretString::from(sandbox::WRITABLE_KEY.to_owned());
+    store
+        .save(
+            "main",
+            &[("api_key", &key)],
+            &ConnectionState {
+                connection: "main".into(),
+                source_kind: "env".into(),
+                key_id: Some("1000".into()),
+                updated_at: 1,
+                ..ConnectionState::default()
+            },
+        )
+        .unwrap();
+    drop(store);
+    let data = dir.path().display().to_string();
+    let app = SandboxApp::start_with("", &[("DS24_PROXY_DATA_DIR", data.as_str())]).await;
+    let (status, body) = app.call("getUserInfo", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.connection("main").await["source"], "stored");
+}

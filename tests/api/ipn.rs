@@ -875,3 +875,40 @@ async fn a_refused_event_is_logged_without_its_contents() {
         assert!(!log.contains(secret), "`{secret}` was logged:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn ipn_requests_are_logged_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let proxy = Proxy::start(
+        &[],
+        &[
+            ("DS24_API_KEY", "1000-unused-key-for-this-test"),
+            ("DS24_PROXY_DATA_DIR", &data),
+            ("DS24_IPN_PASSPHRASE", PASS),
+        ],
+    );
+    let fields = payment("ORD-LOG", "L1", "on_payment");
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, body) = post_ipn(&proxy.url("/ipn/main"), signed_form(&borrowed, PASS)).await;
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    let (status, _) = post_ipn(
+        &proxy.url("/ipn/main"),
+        signed_form(&borrowed, "wrong-passphrase"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = proxy.log();
+    for said in ["IPN stored", "IPN refused"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(said))
+            .unwrap_or_else(|| panic!("no `{said}` line:\n{log}"));
+        assert!(line.contains("http.path=/ipn/main"), "{line}");
+    }
+    assert!(!log.contains("[refused path]"), "{log}");
+}

@@ -102,21 +102,42 @@ impl SandboxApp {
     }
 }
 
-/// The arguments of the README's quick-start command, after `--`.
-fn readme_quick_start_args() -> Vec<String> {
+/// The README's Quick start: its `sh` commands, in order.
+fn readme_quick_start_commands() -> Vec<String> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
         .split("## Quick start")
         .nth(1)
-        .expect("README has a Quick start section");
-    let line = section
-        .lines()
-        .find(|l| l.starts_with("cargo run"))
-        .expect("the quick start runs `cargo run …`");
-    line.split(" -- ")
+        .expect("README has a Quick start section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .flat_map(|block| block.split("```").next().unwrap().lines())
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The arguments the quick start runs `ds24-proxy` with.
+fn readme_quick_start_args() -> Vec<String> {
+    let commands = readme_quick_start_commands();
+    assert_eq!(
+        commands,
+        [
+            "cargo install --locked --path . && ds24-proxy serve --sandbox",
+            "cargo test --locked"
+        ],
+        "the Quick start is two commands: install and run on the sandbox, and the tests"
+    );
+    // The install puts the binary this test suite built on PATH.
+    commands[0]
+        .split("&& ds24-proxy ")
         .nth(1)
-        .expect("`cargo run … -- ARGS`")
+        .expect("`… && ds24-proxy ARGS`")
         .split_whitespace()
         .map(str::to_owned)
         .collect()
@@ -253,4 +274,34 @@ async fn the_served_sandbox_answers_411_to_a_post_without_a_length() {
         rejected[0].rejected,
         Some(http::StatusCode::LENGTH_REQUIRED)
     );
+}
+
+#[tokio::test]
+async fn serve_sandbox_started_twice_logs_no_warning_or_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    for run in 1..=2 {
+        let mut proxy = Proxy::start(&["--sandbox"], &[("DS24_PROXY_DATA_DIR", &data)]);
+        // A write opens (the first time: creates) the store for its audit row.
+        let response = client()
+            .post(proxy.url("/updateProduct"))
+            .form(&[("product_id", "10001"), ("data[name_intern]", "run")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "run {run}");
+        let missing = client()
+            .get(proxy.url("/connections/nosuch/listProducts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        proxy.signal("TERM");
+        assert!(proxy.wait(std::time::Duration::from_secs(10)).success());
+        let log = proxy.log();
+        assert!(
+            !log.contains(" WARN ") && !log.contains(" ERROR "),
+            "run {run}:\n{log}"
+        );
+    }
 }
