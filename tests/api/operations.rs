@@ -185,7 +185,16 @@ async fn shutdown_lets_requests_in_flight_finish_and_refuses_new_connections() {
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shut down once all five are in flight (a fixed wait could end before
+    // they connected on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.fake.requests().len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the calls never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let server = app.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let fresh = crate::helpers::client().get(app.url("/ping")).send().await;
