@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use super::clock;
 use super::store::{
-    Buyer, Delivery, OrderForm, Product, Purchase, Store, Tracking, TxKind, Voucher, fields_of,
+    Buyer, Delivery, Fields, OrderForm, Product, Purchase, Store, Tracking, TxKind, Voucher,
+    fields_of,
 };
 
 /// 2025-01-06 09:15:00 UTC: the first order. All seed times are fixed so
@@ -81,22 +82,149 @@ pub(crate) fn seed() -> Store {
     store
 }
 
+/// The vendor who owns every product: the account `getUserInfo` shows.
+const OWNER_ID: &str = "424242";
+const OWNER_NAME: &str = "sandbox_vendor";
+const OWNER_EMAIL: &str = "vendor@sandbox.invalid";
+
+/// The fields of a product record with the values a new product has.
+/// `getProduct`/`listProducts` show these (with `name` filled from a
+/// language name when empty) plus `id`, `product_group_name`, `created_at`
+/// and `modified_at`. The keys are the spec's (the `listProducts` reply,
+/// the `data[...]` of `createProduct`/`updateProduct`) plus the rest of
+/// the record the real API returns, as clients model it (the PyPI
+/// `digistore24-client`'s `Product` requires every one). Types are
+/// Digistore24's: `Y`/`N` flags, ids, amounts and counts as strings, a
+/// product outside any group has `product_group_id: null`.
+#[rustfmt::skip]
+pub(crate) fn new_product_fields() -> Fields {
+    let texts: &[(&str, &str)] = &[
+        // Names and texts.
+        ("name", ""), ("name_intern", ""), ("name_de", ""), ("name_en", ""), ("name_es", ""),
+        ("description", ""), ("description_de", ""), ("description_en", ""),
+        ("description_es", ""), ("description_thankyou_page", ""), ("note", ""), ("tag", ""),
+        ("language", "de"), ("country", "DE"), ("currency", "EUR"),
+        // Owner.
+        ("user_id", OWNER_ID), ("owner_id", OWNER_ID), ("owner_name", OWNER_NAME),
+        // Kind and state.
+        ("product_type_id", "1"), ("is_active", "Y"), ("is_deleted", "N"),
+        ("approval_status", "new"), ("approval_status_msg", ""), ("buyer_type", "consumer"),
+        ("units_left", "infinite"), ("stop_sales_at", ""),
+        // Pages and images.
+        ("salespage_url", ""), ("upsell_salespage_url", ""), ("thankyou_url", ""),
+        ("upsell_thankyou_page_url", ""), ("upsell_freeflow_thankyou_url", ""),
+        ("image_id", ""), ("image_url", ""), ("is_search_engine_allowed", "Y"),
+        // What the thank-you and upsell pages get.
+        ("add_order_data_to_thankyou_page_url", "N"),
+        ("encrypt_order_data_of_thankyou_page_url", "N"),
+        ("add_order_data_to_upsell_sales_page_url", "N"),
+        ("add_order_data_to_upsell_thankyou_page_url", "N"),
+        ("encrypt_order_data_of_upsell_thankyou_page_url", "N"),
+        ("redirect_to_custom_upsell_thankyou_page", "N"), ("is_addon_thankyou_url_enabled", "N"),
+        ("is_free_upsell_enabled", "N"), ("is_free_upsell_started", "N"),
+        ("is_free_upsell_stopped", "N"), ("is_upsell_double_purchase_prevented", "Y"),
+        // Order form (payment method names as in the spec's createBuyUrl).
+        ("orderform_id", "60001"), ("pay_methods", "paypal,creditcard,elv,banktransfer"),
+        ("default_quantity", "1"), ("max_quantity", "1"),
+        ("is_quantity_editable_before_purchase", "N"),
+        ("is_quantity_editable_after_purchase", "N"), ("is_address_input_mandatory", "N"),
+        ("has_addr_salutation", "Y"), ("is_title_input_shown", "N"),
+        ("is_phone_no_input_shown", "N"), ("is_phone_no_mandatory", "N"),
+        ("is_optin_checkbox_shown", "N"), ("optin_text", ""), ("is_vat_shown", "Y"),
+        ("is_name_shown_on_bank_statement", "Y"),
+        // Affiliates.
+        ("affiliate_commission", "0.00"), ("affiliate_commission_fix", "0.00"),
+        ("affiliate_commission_cur", "EUR"), ("is_affiliation_auto_accepted", "N"),
+        // Who gets which e-mail.
+        ("notify_payment_emails", OWNER_EMAIL), ("notify_refund_emails", OWNER_EMAIL),
+        ("notify_chargeback_emails", OWNER_EMAIL), ("notify_missed_payment_emails", ""),
+        ("notify_rebilling_start_stop_emails", ""), ("notify_rebilling_payment_emails", ""),
+        ("notify_addons_for", ""),
+    ];
+    let mut fields: Fields = texts
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+        .collect();
+    fields.insert("product_group_id".into(), Value::Null);
+    fields
+}
+
+/// Affiliate commission in percent per seeded product (`10001`…`10005`).
+const COMMISSIONS: [&str; 5] = ["40.00", "50.00", "30.00", "15.00", "0.00"];
+
 fn product(row: &ProductRow) -> Product {
     let (id, name, intern, language, currency, _, type_id, group_id) = *row;
-    let fields = json!({
-        "name": name, "name_intern": intern, "name_de": if language == "de" { name } else { "" },
-        "name_en": if language == "en" { name } else { "" },
-        "description": format!("Sandbox product {id}: {name}."),
-        "language": language, "currency": currency,
-        "product_type_id": type_id, "product_group_id": group_id,
-        "note": "", "tag": "", "is_active": "Y", "approval_status": "approved",
-        "buyer_type": "consumer", "salespage_url": format!("https://sandbox.invalid/sales/{id}"),
-        "thankyou_url": "", "image_url": "", "units_left": "infinite",
-    });
+    let n = (id - 10001) as usize;
+    let printed = id == 10004;
+    let description = format!("Sandbox product {id}: {name}.");
+    let mut fields = new_product_fields();
+    let text = |value: &str| Value::from(value);
+    for (key, value) in [
+        ("name", text(name)),
+        ("name_intern", text(intern)),
+        ("name_de", text(if language == "de" { name } else { "" })),
+        ("name_en", text(if language == "en" { name } else { "" })),
+        ("description", text(&description)),
+        (
+            if language == "de" {
+                "description_de"
+            } else {
+                "description_en"
+            },
+            text(&description),
+        ),
+        ("language", text(language)),
+        ("currency", text(currency)),
+        ("product_type_id", text(type_id)),
+        (
+            "product_group_id",
+            if group_id.is_empty() {
+                Value::Null
+            } else {
+                text(group_id)
+            },
+        ),
+        ("approval_status", text("approved")),
+        (
+            "salespage_url",
+            format!("https://sandbox.invalid/sales/{id}").into(),
+        ),
+        (
+            "orderform_id",
+            text(if n.is_multiple_of(2) {
+                "60001"
+            } else {
+                "60002"
+            }),
+        ),
+        ("affiliate_commission", text(COMMISSIONS[n])),
+        (
+            "affiliate_commission_fix",
+            text(if printed { "2.00" } else { "0.00" }),
+        ),
+        ("affiliate_commission_cur", text(currency)),
+        (
+            "is_affiliation_auto_accepted",
+            text(if id == 10005 { "N" } else { "Y" }),
+        ),
+        // The printed book ships: address needed, several copies allowed.
+        (
+            "is_address_input_mandatory",
+            text(if printed { "Y" } else { "N" }),
+        ),
+        (
+            "is_quantity_editable_before_purchase",
+            text(if printed { "Y" } else { "N" }),
+        ),
+        ("max_quantity", text(if printed { "10" } else { "1" })),
+        ("country", text(if currency == "CHF" { "CH" } else { "DE" })),
+    ] {
+        fields.insert(key.to_owned(), value);
+    }
     let created_at = FIRST_ORDER - 60 * DAY + (id as i64 - 10000) * DAY;
     Product {
         id,
-        fields: fields_of(fields),
+        fields,
         created_at,
         modified_at: created_at,
     }

@@ -118,8 +118,12 @@ pub(crate) fn standard_message(code: i64) -> &'static str {
 /// Zone of `current_time`: the sandbox clock shows UTC (see `clock.rs`).
 const TIMEZONE: &str = "UTC";
 
-/// Offset of that zone, as `+HH:MM`.
-const UTC_OFFSET: &str = "+00:00";
+/// Offset of that zone. The real API's format is not documented (API-FACTS
+/// §4 only says the S6 connector lists the field, and S6 types most fields
+/// as strings); clients such as the PyPI `digistore24-client` declare it an
+/// `int` and cast it with `int()`. At UTC the offset is zero in seconds and
+/// in hours alike, so a whole number as a string, `"0"`, fits every reading.
+const UTC_OFFSET: &str = "0";
 
 /// The fields every reply starts with, success or error (API-FACTS §4):
 /// `api_version`, `current_time`, `runtime_seconds` (measured from

@@ -4,9 +4,9 @@
 use serde_json::{Map, Value, json};
 
 use super::{Call, apply_fields, parse_flag, secure_url};
-use crate::sandbox::clock;
 use crate::sandbox::envelope::ApiError;
-use crate::sandbox::store::{Fields, Product, Store, fields_of, same_id, text, yes_no};
+use crate::sandbox::store::{Fields, Product, Store, same_id, text, yes_no};
+use crate::sandbox::{clock, data};
 
 /// `data[...]` keys the product functions accept: the spec's lists for
 /// create and update (including its `affiliate_commision` typo) plus the
@@ -76,6 +76,8 @@ pub(super) fn create(store: &mut Store, call: &Call<'_>) -> Result<Value, ApiErr
     }
     let mut fields = defaults();
     apply_fields(&mut fields, &edits, FIELDS, "data")?;
+    let currency = text(&fields, "currency").to_owned();
+    fields.insert("affiliate_commission_cur".into(), currency.into());
     let id = store.next_product_id;
     store.next_product_id += 1;
     store.products.push(Product {
@@ -129,8 +131,12 @@ fn render(product: &Product) -> Value {
     out.insert("id".into(), product.id.to_string().into());
     out.extend(product.fields.clone());
     out.insert("name".into(), display_name(product).into());
-    let group = group_name(text(&product.fields, "product_group_id"));
-    out.insert("product_group_name".into(), group.into());
+    let group_id = text(&product.fields, "product_group_id");
+    out.insert("product_group_name".into(), group_name(group_id).into());
+    if group_id.is_empty() {
+        // No group is `null`, whatever `data[product_group_id]=` left.
+        out.insert("product_group_id".into(), Value::Null);
+    }
     out.insert(
         "created_at".into(),
         clock::format(product.created_at).into(),
@@ -160,14 +166,11 @@ fn group_name(group_id: &str) -> &'static str {
     }
 }
 
-/// What a new product has before its `data[...]` is applied.
+/// What a new product has before its `data[...]` is applied: the whole
+/// record (see `data::new_product_fields`); the fixed commission is in the
+/// product's currency.
 fn defaults() -> Fields {
-    fields_of(json!({
-        "name": "", "name_intern": "", "description": "", "language": "de", "currency": "EUR",
-        "product_type_id": "1", "product_group_id": "", "note": "", "tag": "", "is_active": "Y",
-        "approval_status": "new", "buyer_type": "consumer", "salespage_url": "",
-        "thankyou_url": "", "image_url": "", "units_left": "infinite",
-    }))
+    data::new_product_fields()
 }
 
 /// Applies Digistore24's value rules: no `amount`, https URLs only, `Y`/`N`

@@ -150,3 +150,62 @@ async fn list_products_sorts_by_name_or_group() {
         3
     );
 }
+
+/// Every field of the product record that clients require (the PyPI
+/// `digistore24-client`'s `Product`), shown by `getProduct`, `listProducts`
+/// and for a new product, as strings (`product_group_id` may be `null`).
+#[tokio::test]
+async fn products_carry_the_whole_record() {
+    #[rustfmt::skip]
+    const REQUIRED: &[&str] = &[
+        "id", "image_url", "user_id", "units_left", "owner_name", "owner_id",
+        "is_quantity_editable_before_purchase", "is_quantity_editable_after_purchase",
+        "thankyou_url", "affiliate_commission", "affiliate_commission_fix",
+        "affiliate_commission_cur", "is_address_input_mandatory", "is_phone_no_input_shown",
+        "is_title_input_shown", "is_name_shown_on_bank_statement", "is_affiliation_auto_accepted",
+        "name", "name_intern", "note", "tag", "language", "created_at", "modified_at",
+        "product_group_id", "is_active", "currency", "description", "salespage_url",
+        "upsell_salespage_url", "buyer_type", "is_addon_thankyou_url_enabled",
+        "has_addr_salutation", "image_id", "upsell_thankyou_page_url",
+        "add_order_data_to_thankyou_page_url", "add_order_data_to_upsell_sales_page_url",
+        "redirect_to_custom_upsell_thankyou_page", "add_order_data_to_upsell_thankyou_page_url",
+        "product_type_id", "stop_sales_at", "encrypt_order_data_of_thankyou_page_url",
+        "encrypt_order_data_of_upsell_thankyou_page_url", "is_vat_shown",
+        "is_free_upsell_enabled", "is_free_upsell_started", "is_free_upsell_stopped",
+        "upsell_freeflow_thankyou_url", "is_upsell_double_purchase_prevented",
+        "is_optin_checkbox_shown", "optin_text", "country", "max_quantity",
+        "description_thankyou_page", "orderform_id", "is_phone_no_mandatory",
+        "is_search_engine_allowed", "pay_methods", "notify_payment_emails",
+        "notify_refund_emails", "notify_chargeback_emails", "notify_missed_payment_emails",
+        "notify_rebilling_start_stop_emails", "notify_rebilling_payment_emails",
+        "notify_addons_for", "is_deleted", "approval_status", "approval_status_msg",
+        "product_group_name",
+    ];
+    let sandbox = sandbox();
+    data(
+        &sandbox,
+        "createProduct",
+        "data[name]=Fresh&data[currency]=USD",
+    )
+    .await;
+    let listed = data(&sandbox, "listProducts", "").await;
+    let products = listed["products"].as_array().cloned().unwrap_or_default();
+    assert_eq!(products.len(), 6);
+    let fetched = data(&sandbox, "getProduct", "product_id=10005").await;
+    for product in products.iter().chain([&fetched["product"]]) {
+        for field in REQUIRED {
+            let value = &product[*field];
+            let ok = value.is_string() || (*field == "product_group_id" && value.is_null());
+            assert!(ok, "{field} is {value} in {product}");
+        }
+    }
+    let fresh = products.iter().find(|p| p["id"] == "10006");
+    assert_eq!(
+        fresh.map(|p| &p["affiliate_commission_cur"]),
+        Some(&"USD".into())
+    );
+    assert_eq!(
+        fetched["product"]["product_group_id"],
+        serde_json::Value::Null
+    );
+}
