@@ -67,7 +67,7 @@ pub enum Cause {
     NotAnEnvelope(Ds24Error),
     /// The reply was larger than the proxy reads into memory.
     #[error(
-        "the reply is larger than {limit} bytes; call the function on the pass-through route, which streams"
+        "Digistore24's reply is larger than the {limit} bytes the proxy holds for this call (a large read streams on the pass-through route)"
     )]
     ReplyTooLarge {
         /// The limit.
